@@ -1,0 +1,3 @@
+from foley_studio.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Qt-free, torch-free core: numpy, scipy, soundfile, soxr and PyAV only."""

@@ -1,0 +1,1 @@
+"""Engines: Video2RMS (picture -> envelope) and RMS2Sound (envelope + prompt -> audio)."""
