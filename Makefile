@@ -31,7 +31,7 @@ $(STAMP): requirements.txt pyproject.toml $(SYSTEM_STAMP) | $(PY)
 setup: $(STAMP)
 
 run: setup
-	$(PY) -m foley_studio.cli generate $(DEMO) --prompt "ball bouncing on a wooden floor" --out out/demo
+	$(PY) -m foley_studio.cli generate $(DEMO) --prompt "ball bouncing on a wooden floor" --track "Steps=footsteps on gravel" --out out/demo --overwrite
 
 test: setup
 	$(VENV)/bin/lint-imports

@@ -7,13 +7,12 @@ engine runs under the CLI's progress bar and the editor's background thread.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Protocol, runtime_checkable
 
 from foley_studio.core.audio import Audio
 from foley_studio.core.envelope import Envelope
-from foley_studio.core.errors import Cancelled
+from foley_studio.core.cancel import CancelToken  # re-exported: engines import it from here
 
 # fraction done (0..1) and a short message, e.g. progress(0.4, "optical flow")
 Progress = Callable[[float, str], None]
@@ -47,24 +46,6 @@ class EngineInfo:
             "description": self.description,
             "supports_span": self.supports_span,
         }
-
-
-class CancelToken:
-    """Set from any thread; the worker calls check() between steps."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def check(self) -> None:
-        if self._event.is_set():
-            raise Cancelled()
 
 
 def report(progress: Progress | None, fraction: float, message: str = "") -> None:
