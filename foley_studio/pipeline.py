@@ -78,7 +78,7 @@ def new_project(
     )
     for i, spec in enumerate(tracks):
         project.add_track(
-            Track.new(name=spec.name, prompt=spec.prompt, seed=seed + i, engine=engine_id, envelope=envelope)
+            Track(name=spec.name, prompt=spec.prompt, seed=seed + i, engine=engine_id, envelope=envelope)
         )
     return project
 
