@@ -53,14 +53,19 @@ def _seed(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from foley_studio import __version__
 
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    common.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    def flags(default):
+        # accepted before or after the command; subcommands get SUPPRESS so they never
+        # reset a flag given before the command (a fresh parser each: argparse shares actions)
+        parser = argparse.ArgumentParser(add_help=False)
+        parser.add_argument("-q", "--quiet", action="store_true", default=default, help="no progress bars")
+        parser.add_argument("--debug", action="store_true", default=default, help="show tracebacks of internal errors")
+        return parser
 
+    common = flags(argparse.SUPPRESS)
     p = argparse.ArgumentParser(
         prog="foley-studio",
         description="Foley from the picture: loudness envelope from video, sound that follows it.",
-        parents=[common],
+        parents=[flags(False)],
     )
     p.add_argument("--version", action="version", version=f"foley-studio {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -41,6 +41,18 @@ def _writable_file(path: str) -> str:
     return path
 
 
+def _writable_dir(path: str) -> str:
+    """Fail before the long work when an output folder cannot be created or written."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise OutputError("cannot create output folder (a file is in the way)", path)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError("output folder is not writable", path)
+    return path
+
+
 def cmd_generate(args) -> int:
     from foley_studio import pipeline
     from foley_studio.core import media, project as project_io
@@ -55,7 +67,7 @@ def cmd_generate(args) -> int:
         raise FoleyError("give at least one --prompt or --track NAME=PROMPT")
     clip = media.open_clip(args.video)
     stem = os.path.splitext(os.path.basename(args.video))[0]
-    out_dir = args.out or f"{stem}-foley"
+    out_dir = _writable_dir(args.out or f"{stem}-foley")
     project_path = os.path.join(out_dir, f"{stem}.foley.json")
     if os.path.exists(project_path) and not args.overwrite:
         raise OutputError("already exists (use --overwrite or another --out)", project_path)
@@ -201,7 +213,7 @@ def cmd_render_project(args) -> int:
     from foley_studio.core.export import export_project
 
     project = project_io.load(args.project)
-    out_dir = args.out or os.path.join(os.path.dirname(os.path.abspath(args.project)), "export")
+    out_dir = _writable_dir(args.out or os.path.join(os.path.dirname(os.path.abspath(args.project)), "export"))
     video = project.media_path if project.media_path and os.path.exists(project.media_path) else None
     duration = project.duration
     if video is not None:
