@@ -181,6 +181,7 @@ def cmd_analyze(args) -> int:
 
 def cmd_render(args) -> int:
     from foley_studio import pipeline
+    from foley_studio.core.atomic import atomic_output
     from foley_studio.core.audio import write_wav
     from foley_studio.core.envelope_csv import read_csv
 
@@ -191,20 +192,10 @@ def cmd_render(args) -> int:
     engine = pipeline.create_engine(args.engine)
     with progress_bar("render", args.quiet) as bar:
         audio = engine.render(envelope, args.prompt, args.seed, args.sample_rate, progress=bar)
-    _atomic(args.output, lambda tmp: write_wav(tmp, audio, args.bit_depth))
+    with atomic_output(args.output) as tmp:
+        write_wav(tmp, audio, args.bit_depth)
     _say(args, f"Wrote {audio.duration:.2f} s at {audio.sr} Hz to {args.output}")
     return 0
-
-
-def _atomic(path: str, writer) -> None:
-    folder, base = os.path.split(os.path.abspath(path))
-    stem, ext = os.path.splitext(base)
-    tmp = os.path.join(folder, f".{stem}.partial{ext}")
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    finally:
-        _remove(tmp)
 
 
 def cmd_render_project(args) -> int:

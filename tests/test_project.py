@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
+from foley_studio.core import atomic as atomic_module
 from foley_studio.core import project as project_module
 from foley_studio.core.envelope import Envelope
 from foley_studio.core.errors import ProjectError
@@ -167,7 +168,7 @@ def test_save_to_a_missing_or_unwritable_folder(tmp_path, monkeypatch):
 
     path = tmp_path / "p.foley"
     save(Project(), path)
-    monkeypatch.setattr(project_module.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(atomic_module.tempfile, "mkstemp", denied)
     with pytest.raises(ProjectError, match="Permission denied"):
         save(Project(sample_rate=8000), path)
     monkeypatch.undo()

@@ -13,10 +13,10 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 
 import numpy as np
 
+from foley_studio.core.atomic import write_text_atomic
 from foley_studio.core.envelope import Envelope
 from foley_studio.core.errors import EnvelopeFileError, OutputError
 from foley_studio.core.rms import FRAME_RATE
@@ -41,22 +41,10 @@ def write_csv(path: str | os.PathLike, envelope: Envelope) -> None:
     """Write atomically (temp file in the same folder, then rename): no half-written CSV."""
     path = os.path.abspath(os.fspath(path))
     text = format_csv(envelope)
-    folder = os.path.dirname(path)
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
+        write_text_atomic(path, text)
     except OSError as exc:
         raise OutputError(f"cannot write envelope CSV: {exc.strerror or exc}", path) from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 def read_csv(path: str | os.PathLike) -> Envelope:

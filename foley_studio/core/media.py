@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterator
@@ -20,6 +19,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from foley_studio.core.atomic import atomic_output
 from foley_studio.core.audio import Audio
 from foley_studio.core.errors import MediaError, OutputError
 
@@ -406,23 +406,15 @@ def mux(
     if not os.path.isdir(folder):
         raise OutputError("output folder does not exist", out_path)
     try:
-        fd, tmp_path = tempfile.mkstemp(prefix=".mux-", suffix=".mp4", dir=folder)
-    except OSError as exc:
-        raise OutputError(f"cannot write here ({_describe(exc)})", out_path) from None
-    os.close(fd)
-    try:
-        with _open_input(video_path) as source:
+        with atomic_output(out_path) as tmp_path, _open_input(video_path) as source:
             if _video_stream(source) is None:
                 raise MediaError("no video stream", video_path)
             try:
                 _mux_into(source, audio, tmp_path, keep_original_audio)
             except _PYAV_ERRORS as exc:
                 raise MediaError(f"cannot mux ({_describe(exc)})", video_path) from None
-        os.replace(tmp_path, out_path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp_path)
-        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write here ({_describe(exc)})", out_path) from None
 
 
 def _mux_into(source, audio: Audio, tmp_path: str, keep_original_audio: bool) -> None:

@@ -16,7 +16,6 @@ import math
 import os
 import re
 import shutil
-import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from foley_studio.core.atomic import write_text_atomic
 from foley_studio.core.envelope import Envelope
 from foley_studio.core.errors import ProjectError
 from foley_studio.core.rms import FRAME_RATE
@@ -171,29 +171,10 @@ def save(project: Project, path: str | os.PathLike) -> None:
         raise ProjectError(f"cannot save: {exc}", path) from None
     if not os.path.isdir(folder):
         raise ProjectError(f"cannot save: folder {folder} does not exist", path)
-    tmp = None
-    try:  # any failure before the last os.replace leaves `path` as it was
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if os.path.exists(path):
-            _keep_backup(path)
-        os.replace(tmp, path)
-        tmp = None
-        if os.name == "posix":  # make the rename durable; Windows cannot fsync a folder
-            dir_fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+    try:  # any failure before the final rename leaves `path` as it was
+        write_text_atomic(path, text, before_replace=_keep_backup)
     except OSError as exc:
         raise ProjectError(f"cannot save: {exc.strerror or exc}", path) from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 def _keep_backup(path: str) -> None:
