@@ -7,6 +7,7 @@ leaves nothing behind and never clobbers earlier files half-way.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from foley_studio.core.atomic import atomic_output
 from foley_studio.core.audio import Audio, write_wav
 from foley_studio.core.envelope import Envelope
 from foley_studio.core.errors import OutputError
@@ -155,36 +157,20 @@ def _unique(name: str, used: set[str]) -> str:
     return candidate
 
 
-def _temp_name(path: str) -> str:
-    folder, base = os.path.split(path)
-    stem, ext = os.path.splitext(base)
-    return os.path.join(folder, f".{stem}.partial{ext}")  # keep the extension: writers infer format
-
-
 def _write_all(planned, overwrite: bool, progress: Progress | None) -> None:
     if not overwrite:
         for path, _ in planned:
             if os.path.exists(path):
                 raise OutputError("already exists (choose another folder or allow overwriting)", path)
-    temps: list[tuple[str, str]] = []
-    try:
+    # every file is written under a temporary name; the renames happen only when the
+    # stack unwinds without an error, otherwise every temporary is removed
+    with contextlib.ExitStack() as stack:
         for i, (path, writer) in enumerate(planned):
             if progress:
                 progress(i / max(len(planned), 1), f"writing {os.path.basename(path)}")
-            temp = _temp_name(path)
-            temps.append((temp, path))
             try:
-                writer(temp)
+                writer(stack.enter_context(atomic_output(path)))
             except OSError as exc:
                 raise OutputError(f"cannot write ({exc.strerror or exc})", path) from None
-        for temp, path in temps:
-            os.replace(temp, path)
-        temps = []
-        if progress:
-            progress(1.0, "export done")
-    finally:
-        for temp, _ in temps:
-            try:
-                os.remove(temp)
-            except FileNotFoundError:
-                pass
+    if progress:
+        progress(1.0, "export done")
