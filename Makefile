@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system
 DEMO := resources/demo/demo.mp4
+DEMO_PROMPT := ball bouncing on a wooden floor
 PYTEST_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -14,7 +15,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup system run test bench lint demo clean
+.PHONY: setup system run demo-export test bench demo clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +31,21 @@ $(STAMP): requirements.txt pyproject.toml $(SYSTEM_STAMP) | $(PY)
 
 setup: $(STAMP)
 
+# Opens the editor on the demo clip; with no display, runs its screenshot mode instead.
 run: setup
-	$(PY) -m foley_studio.cli generate $(DEMO) --prompt "ball bouncing on a wooden floor" --track "Steps=footsteps on gravel" --out out/demo --overwrite
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+		$(PY) -m foley_studio.cli gui $(DEMO); \
+	else \
+		echo "No display found: running the editor offscreen on the demo clip and saving a screenshot."; \
+		mkdir -p out && QT_QPA_PLATFORM=offscreen $(PY) -m foley_studio.cli gui $(DEMO) --auto \
+			--prompt "$(DEMO_PROMPT)" --screenshot out/editor.png --quit-after-render \
+			&& echo "Screenshot of the editor: $$PWD/out/editor.png"; \
+	fi
+
+# The headless pipeline on the demo clip: project, stems, mix and muxed MP4 in out/demo.
+demo-export: setup
+	$(PY) -m foley_studio.cli generate $(DEMO) --prompt "$(DEMO_PROMPT)" --track "Steps=footsteps on gravel" \
+		--out out/demo --overwrite
 
 test: setup
 	$(VENV)/bin/lint-imports

@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("engines", parents=[common], help="list engines and whether they can run here")
     e.add_argument("--json", action="store_true")
 
+    from foley_studio.ui.cli_hook import add_gui_parser  # Qt loads only when `gui` runs
+
+    add_gui_parser(sub, [common])
+
     b = sub.add_parser("bench", parents=[common], help="run the speed benchmarks and print a table")
     b.add_argument("--json", dest="json_file", metavar="FILE", help="also write the results as JSON")
     b.add_argument("--only", action="append", default=[], help="run only benchmarks whose module matches")

@@ -242,3 +242,7 @@ def cmd_bench(args) -> int:
     from foley_studio.bench import run_benchmarks
 
     return run_benchmarks(args.only, args.json_file, quiet=args.quiet)
+
+
+def cmd_gui(args) -> int:
+    return args.run(args)

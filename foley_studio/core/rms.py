@@ -11,7 +11,6 @@ from functools import lru_cache
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import ellip, filtfilt
 
 from foley_studio.core.audio import Audio, resample
 
@@ -71,6 +70,8 @@ def n_frames(n_samples_16k: int) -> int:
 
 @lru_cache(maxsize=1)
 def _smoothing_filter() -> tuple[np.ndarray, np.ndarray]:
+    from scipy.signal import ellip  # scipy.signal costs ~1 s of import: load it on first use
+
     return ellip(4, 0.01, 120, 0.125)
 
 
@@ -79,6 +80,8 @@ def smooth(rms: np.ndarray) -> np.ndarray:
     x = np.asarray(rms, dtype=np.float64)
     if len(x) < 2:
         return x.astype(np.float32)
+    from scipy.signal import filtfilt
+
     b, a = _smoothing_filter()
     y = filtfilt(b, a, x, method="gust")
     return np.clip(y, 0.0, None).astype(np.float32)
