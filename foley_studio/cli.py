@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_gui_parser(sub, [common])
 
+    from foley_studio.training.cli import add_train_parser  # argparse only; torch loads when training runs
+
+    add_train_parser(sub, [common])
+
     b = sub.add_parser("bench", parents=[common], help="run the speed benchmarks and print a table")
     b.add_argument("--json", dest="json_file", metavar="FILE", help="also write the results as JSON")
     b.add_argument("--only", action="append", default=[], help="run only benchmarks whose module matches")

@@ -246,3 +246,9 @@ def cmd_bench(args) -> int:
 
 def cmd_gui(args) -> int:
     return args.run(args)
+
+
+def cmd_train(args) -> int:
+    from foley_studio.training.cli import run_train
+
+    return run_train(args)

@@ -18,6 +18,7 @@ ENTRY_POINT_GROUP = "foley_studio.engines"
 BUILTINS: dict[str, str] = {
     "motion": "foley_studio.engines.video2rms.motion:MotionEngine",
     "palette": "foley_studio.engines.rms2sound.palette:PaletteEngine",
+    "learned": "foley_studio.engines.video2rms.learned:LearnedEngine",
 }
 
 DEFAULT_VIDEO2RMS = "motion"
