@@ -131,6 +131,41 @@ def test_peak_is_at_the_contact_not_at_the_greatest_speed(bounce, bounce_env):
     assert falling.max() < 0.2 * env[first - 5 : first + 6].max()
 
 
+def test_small_fast_ball_bounces_are_events():
+    # 8 px at the analysis width, hitting the floor at ~9 px/frame: about its own size per
+    # frame, where dense flow loses it (the demo clip's ball); the blob cue follows it
+    frames, contacts = bouncing_ball(size=16, g=1.2, e=0.6)
+    times, levels = contact_events(measure(frames))
+    # the first three (impacts at 9, 5 and 3 px/frame); the ones after are hops of a pixel
+    for c in contacts[:3]:
+        assert np.min(np.abs(times * FPS - c)) <= 1.0, (c, times * FPS)
+    for ev in times * FPS:  # and nothing else
+        assert np.min(np.abs(contacts - ev)) <= 1.0, (ev, contacts)
+    # slower impacts are quieter
+    first = [levels[np.argmin(np.abs(times * FPS - c))] for c in contacts[:3]]
+    assert first[0] > first[1] > first[2], first
+
+
+def _colour_only_ball(frames):
+    """The ball of `frames` recoloured red with the background's mean grey level."""
+    out = []
+    for f in frames:
+        grey = f.image.astype(np.float32)
+        rgb = np.repeat(grey[..., None], 3, axis=-1)
+        ball = f.image >= 230
+        rgb[ball] = (200.0, 62.0, 40.0)  # grey level ~100: the texture's own middle
+        out.append(Frame(f.t, np.clip(rgb, 0, 255).astype(np.uint8)))
+    return out
+
+
+def test_an_object_of_the_backgrounds_grey_level_is_seen_by_its_colour():
+    frames, contacts = bouncing_ball(size=24, g=1.0)
+    rgb = _colour_only_ball(frames)
+    times, _ = contact_events(measure(rgb))
+    for c in contacts[:3]:
+        assert np.min(np.abs(times * FPS - c)) <= 1.0, (c, times * FPS)
+
+
 def test_camera_pan_is_silent():
     frames = panning()
     assert len(contact_events(measure(frames))[0]) == 0
@@ -228,9 +263,17 @@ def test_engine_protocol_progress_and_envelope(bounce):
     env = engine.predict(clip, progress=lambda f, msg: seen.append(f))
     assert isinstance(env, Envelope) and env.rate == FRAME_RATE
     assert len(env) == round(clip.info.duration * FRAME_RATE)
-    assert clip.requested == (MotionParams().analysis_width, True)
+    # RGB: the blob cue also sees objects that only differ from their background in colour
+    assert clip.requested == (MotionParams().analysis_width, False)
     assert seen[0] == 0.0 and seen[-1] == 1.0 and len(seen) >= 4
     assert all(b >= a for a, b in zip(seen, seen[1:]))
+
+
+def test_grey_frames_are_decoded_when_colour_is_off(bounce):
+    frames, _ = bounce
+    clip = _FakeClip(frames)
+    MotionEngine(colour=False).predict(clip)
+    assert clip.requested == (MotionParams().analysis_width, True)
 
 
 def test_cancel_raises(bounce):

@@ -1,16 +1,30 @@
-"""Motion engine: a loudness envelope from optical flow, no weights (DESIGN.md, "Engines").
+"""Motion engine: a loudness envelope from the picture's motion, no weights (DESIGN.md, "Engines").
 
-Measuring is in motion_features.py (velocity changes of scene points, camera motion
-removed). Here those per-frame measurements become an envelope at 125 frames/s:
+Measuring is in motion_features.py, with two cues of contact strength per video frame
+(a contact is a sudden change of velocity, camera motion removed):
 
-* contacts: peaks of the velocity-change strength (above a running median, so a steady
-  background level never reads as a hit) become impacts with a one-frame attack at the
-  video frame of the contact and an exponential decay, like the RMS of a real impact;
-* sustained local motion (sliding, scrubbing) becomes a low bed well below the impacts;
-* levels: amplitude follows contact strength (impact sound ~ impact speed). The clip's
-  strongest contact sits at -6 dBFS if it reaches `ref_impact` (a weaker clip stays
-  quieter), contacts under 1/8 of the strongest are dropped as flow noise, so impacts
-  span about -24..-6 dBFS; anything under -40 dBFS (0.01, class 0 of the paper) is 0.
+* motion_tracks.py: compact objects followed as foreground blobs (motion_background.py),
+  their centroids' velocity changes. It sees what dense flow cannot: a small ball moving
+  its own size per frame;
+* dense optical flow: velocity changes of scene points where large things move (a person,
+  a hand), where blobs merge and split. Around the compact objects followed as blobs it
+  stays out (it would only smear them), and with little of the picture changing it is
+  not computed at all.
+
+Here the per-frame measurements (the larger of the two cues) become an envelope at 125
+frames/s:
+
+* contacts: peaks of the strength (above a running median, so a steady level never reads
+  as a hit) become impacts with a one-frame attack at the video frame of the contact and
+  an exponential decay, like the RMS of a real impact;
+* sustained local motion of large things (sliding, scrubbing) becomes a low bed well
+  below the impacts; a compact object in flight is silent;
+* levels: amplitude follows contact strength (the velocity change summed over the frames
+  a contact spreads over, times the object's area: impact sound ~ impact speed). The
+  clip's strongest contact sits at -6 dBFS if it reaches `ref_impact` (a weaker clip stays
+  quieter). Contacts more than 24 dB under the clip's strongest, or under `gate_impact`
+  (calibrated on what a still or panning shot with drifting clouds measures), are noise;
+  anything under -40 dBFS (0.01, class 0 of the paper) is 0.
 
 Contact times are sub-frame: the strength-weighted centre of the peak video frame and
 its neighbours. Onsets are not low-passed (the paper's smoothing would smear them over
@@ -21,6 +35,7 @@ Everything after decoding is the pure function `motion_envelope`, so tests feed 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -44,13 +59,17 @@ class MotionParams:
     # area that changed) that reads as top_db: a ball covering 1% of the picture bouncing
     # back at 1/20 of the frame width per frame at 30 fps (3 widths/s * 0.01)
     ref_impact: float = 0.03
-    gate_impact: float = 0.002  # weaker contacts are flow noise
-    relative_gate: float = 0.125  # contacts under this fraction of the clip's strongest are dropped
+    # weaker contacts are measurement noise: an object covering 0.25% of the frame (a 26 px
+    # ball at 640 px width) changing velocity by 0.3 frame widths/s (6 px/frame at 640, 30 fps)
+    gate_impact: float = 0.0008
+    relative_gate: float = 0.0625  # contacts 24 dB under the clip's strongest are dropped
     decay_s: float = 0.15  # time an impact takes to fall by 20 dB
     attack_frames: int = 1  # envelope frames of rise before the contact frame
     sustain_db: float | None = -32.0  # level of strong sustained motion; None turns it off
     ref_motion: float = 0.02  # sustained-motion strength that reaches sustain_db
     baseline_frames: int = 9  # video frames of the running median removed from contact strength
+    colour: bool = True  # decode RGB: foreground blobs also from colour, not only grey level
+    opencv_threads: int = 1  # OpenCV threads while measuring (0: OpenCV's own setting)
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,8 @@ class MotionTrace:
     impact: np.ndarray
     t_motion: np.ndarray
     motion: np.ndarray
+    flow_impact: np.ndarray | None = None  # the two cues that `impact` combines
+    track_impact: np.ndarray | None = None
 
 
 def motion_envelope(
@@ -92,6 +113,11 @@ def measure(
     cancel: CancelToken | None = None,
     n_frames_hint: int | None = None,
 ) -> MotionTrace:
+    with _opencv_threads(params.opencv_threads):
+        return _measure(frames, roi, source_size, params, progress, cancel, n_frames_hint)
+
+
+def _measure(frames, roi, source_size, params, progress, cancel, n_frames_hint) -> MotionTrace:
     features: FlowFeatures | None = None
     rows = []
     for i, frame in enumerate(frames):
@@ -99,18 +125,22 @@ def measure(
             check(cancel)
             if n_frames_hint:
                 report(progress, 0.95 * i / n_frames_hint, "optical flow")
-        gray = _analysis_gray(frame.image, params.analysis_width)
+        gray, colour = _analysis_pictures(frame.image, params.analysis_width, params.colour)
         if features is None:
             mask = _roi_mask(roi, frame.image.shape, gray.shape, source_size)
-            features = FlowFeatures(gray.shape, mask, params.finest_scale)
+            source_w = source_size[0] if source_size is not None else frame.image.shape[1]
+            source_px = gray.shape[1] / max(float(source_w), 1.0)
+            features = FlowFeatures(gray.shape, mask, params.finest_scale, source_px=source_px)
         elif gray.shape != features.shape:
             raise EngineError(f"frame size changed mid-clip ({gray.shape} after {features.shape})")
-        row = features.push(float(frame.t), gray)
+        row = features.push(float(frame.t), gray, colour)
         if row is not None:
-            rows.append((row.t_contact, row.impact, row.t_motion, row.motion))
+            rows.append(
+                (row.t_contact, row.impact, row.t_motion, row.motion, row.flow_impact, row.track_impact)
+            )
     check(cancel)
-    data = np.asarray(rows, np.float64).reshape(-1, 4)
-    return MotionTrace(data[:, 0], data[:, 1], data[:, 2], data[:, 3])
+    data = np.asarray(rows, np.float64).reshape(-1, 6)
+    return MotionTrace(*(np.ascontiguousarray(data[:, i]) for i in range(6)))
 
 
 def envelope_from_trace(trace: MotionTrace, duration: float, params: MotionParams = MotionParams()) -> np.ndarray:
@@ -134,15 +164,18 @@ def contact_events(trace: MotionTrace, params: MotionParams = MotionParams()) ->
     # a steady level (occlusion edges of a steadily moving object) is not a contact
     baseline = median_filter(s, size=params.baseline_frames, mode="nearest")
     onset = np.maximum(s - baseline, 0.0)
-    peaks = (onset == maximum_filter1d(onset, size=3, mode="constant")) & (onset > params.gate_impact)
+    # a contact between two frames splits its velocity change between them: its strength is
+    # the sum over the peak frame and its neighbours
+    total = onset + np.r_[0.0, onset[:-1]] + np.r_[onset[1:], 0.0]
+    peaks = (onset == maximum_filter1d(onset, size=3, mode="constant")) & (total > params.gate_impact)
     # a plateau of equal values yields its first frame only
     peaks[1:] &= ~(peaks[:-1] & (onset[1:] == onset[:-1]))
     idx = np.flatnonzero(peaks)
     if len(idx) == 0:
         return np.zeros(0), np.zeros(0)
-    strength = onset[idx]
+    strength = total[idx]
     idx = idx[strength >= params.relative_gate * strength.max()]
-    strength = onset[idx]
+    strength = total[idx]
     # loudness follows the strength (amplitude ~ impact speed), the strongest at top_db
     norm = max(params.ref_impact, float(strength.max()))
     levels = 10.0 ** (params.top_db / 20.0) * strength / norm
@@ -189,16 +222,41 @@ def _render_sustain(trace: MotionTrace, n_out: int, params: MotionParams) -> np.
     return np.minimum(smooth(level), top)  # the low-pass may overshoot a little
 
 
-def _analysis_gray(image: np.ndarray, width: int) -> np.ndarray:
+@contextmanager
+def _opencv_threads(n: int):
+    """OpenCV's thread count set to n (0: left alone) while the block runs.
+
+    On pictures this small OpenCV's worker threads cost more than they give: measured on
+    two cores, one thread halved the analysis' CPU time at the same wall time, which leaves
+    the other core to the decoder's threads. OpenCV's setting is process-wide, so OpenCV
+    work elsewhere in the process runs single-threaded meanwhile.
+    """
+    if n <= 0:
+        yield
+        return
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(n)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
+
+
+def _analysis_pictures(
+    image: np.ndarray, width: int, colour: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The grey picture at analysis size and, for RGB input when colour is on, the RGB one."""
     img = np.asarray(image)
-    if img.ndim == 3:
-        img = cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_RGB2GRAY)
     if img.dtype != np.uint8:
         img = np.clip(img, 0, 255).astype(np.uint8)
-    h, w = img.shape
+    h, w = img.shape[:2]
     if w > width * 1.25:  # media.py normally decodes at the analysis width already
-        img = cv2.resize(img, (width, max(2, int(round(h * width / w)))), interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(img)
+        size = (width, max(2, int(round(h * width / w))))
+        img = cv2.resize(np.ascontiguousarray(img), size, interpolation=cv2.INTER_AREA)
+    if img.ndim == 2:
+        return np.ascontiguousarray(img), None
+    rgb = np.ascontiguousarray(img[..., :3])
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (rgb if colour else None)
 
 
 def _roi_mask(roi, image_shape, analysis_shape, source_size) -> np.ndarray | None:
@@ -220,7 +278,7 @@ def _roi_mask(roi, image_shape, analysis_shape, source_size) -> np.ndarray | Non
 
 
 class MotionEngine:
-    """Video2RMS without weights: contacts from optical flow become impacts in the envelope."""
+    """Video2RMS without weights: contacts seen in the picture become impacts in the envelope."""
 
     info = EngineInfo(
         id="motion",
@@ -228,8 +286,8 @@ class MotionEngine:
         kind="video2rms",
         needs_weights=False,
         realtime=True,
-        description="Optical-flow contacts (sudden velocity changes) become impacts; "
-        "camera motion and steady movement stay quiet.",
+        description="Contacts (sudden velocity changes of tracked objects and of optical flow) "
+        "become impacts; camera motion and steady movement stay quiet.",
     )
 
     def __init__(self, **params: Any):
@@ -249,7 +307,7 @@ class MotionEngine:
     ) -> Envelope:
         info = clip.info
         report(progress, 0.0, "optical flow")
-        frames = clip.frames(width=self.params.analysis_width, gray=True)
+        frames = clip.frames(width=self.params.analysis_width, gray=not self.params.colour)
         try:
             values = motion_envelope(
                 frames,
