@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--sample-rate", type=_positive_int, default=48_000)
     rn.add_argument("--bit-depth", type=int, choices=(16, 24, 32), default=24)
     rn.add_argument("--engine", default="palette")
+    rn.add_argument("--weights", help="weights folder for engines that need them (controlnet)")
     rn.add_argument("-o", "--output", required=True)
 
     rp = sub.add_parser("render-project", parents=[common], help="render and export a saved project")
@@ -119,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     from foley_studio.training.cli import add_train_parser  # argparse only; torch loads when training runs
 
     add_train_parser(sub, [common])
+
+    from foley_studio.convert_weights import add_convert_parser  # torch loads only when it runs
+
+    add_convert_parser(sub, [common])
 
     b = sub.add_parser("bench", parents=[common], help="run the speed benchmarks and print a table")
     b.add_argument("--json", dest="json_file", metavar="FILE", help="also write the results as JSON")

@@ -189,7 +189,7 @@ def cmd_render(args) -> int:
     envelope = read_csv(args.envelope)
     if not args.prompt.strip():
         raise FoleyError("the prompt is empty")
-    engine = pipeline.create_engine(args.engine)
+    engine = pipeline.create_engine(args.engine, {"weights": args.weights} if args.weights else {})
     with progress_bar("render", args.quiet) as bar:
         audio = engine.render(envelope, args.prompt, args.seed, args.sample_rate, progress=bar)
     with atomic_output(args.output) as tmp:
@@ -252,3 +252,9 @@ def cmd_train(args) -> int:
     from foley_studio.training.cli import run_train
 
     return run_train(args)
+
+
+def cmd_convert_weights(args) -> int:
+    from foley_studio.convert_weights import run_convert
+
+    return run_convert(args)

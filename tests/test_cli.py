@@ -155,3 +155,19 @@ def test_bad_input_messages_name_the_file(tmp_path, capsys):
         code, _, err = run(capsys, *cases[name])
         target = next(a for a in cases[name][1:] if a.startswith(str(tmp_path)))
         assert os.path.basename(target) in err, f"{name}: {err!r}"
+
+
+def test_render_with_the_controlnet_engine_and_a_weights_folder(tmp_path, capsys):
+    from tests.test_controlnet_support import write_folder
+
+    weights = write_folder(str(tmp_path / "weights"))
+    env = tmp_path / "env.csv"
+    write_csv(env, Envelope(np.r_[np.zeros(40), np.full(85, 0.2)].astype(np.float32)))
+    wav = tmp_path / "cn.wav"
+    code, _, err = run(capsys, "render", "--envelope", str(env), "--prompt", "door", "--engine", "controlnet",
+                       "--weights", weights, "--sample-rate", "16000", "-o", str(wav))
+    assert code == 0, err
+    assert sf.info(wav).frames == 16_000
+    code, _, err = run(capsys, "render", "--envelope", str(env), "--prompt", "door", "--engine", "controlnet",
+                       "--weights", str(tmp_path / "missing"), "-o", str(tmp_path / "x.wav"))
+    assert code == 2 and "missing" in err and len(err.strip().splitlines()) == 1

@@ -19,6 +19,7 @@ BUILTINS: dict[str, str] = {
     "motion": "foley_studio.engines.video2rms.motion:MotionEngine",
     "palette": "foley_studio.engines.rms2sound.palette:PaletteEngine",
     "learned": "foley_studio.engines.video2rms.learned:LearnedEngine",
+    "controlnet": "foley_studio.engines.rms2sound.controlnet.engine:ControlNetEngine",
 }
 
 DEFAULT_VIDEO2RMS = "motion"
