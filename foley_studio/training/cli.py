@@ -21,6 +21,8 @@ from typing import Any
 
 TRAINERS: dict[str, tuple[str, str]] = {
     "video2rms": ("foley_studio.training.cli:add_video2rms_parser", "foley_studio.training.cli:run_video2rms"),
+    "controlnet": ("foley_studio.training.controlnet_cli:add_controlnet_parser",
+                   "foley_studio.training.controlnet_cli:run_controlnet"),
 }
 
 
