@@ -9,6 +9,8 @@ Unattended runs answer every dialog themselves (errors go to stderr), so they ne
 wait on a modal box that nobody can see.
 
 Also runnable as `python -m foley_studio.ui.app ...` with the same arguments.
+With FOLEY_STUDIO_STARTUP_STAMP set, the moment the clip's first frame is painted is
+printed to stderr (tests/benchmarks/bench_editor.py measures start-up with it).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
@@ -25,6 +28,9 @@ from foley_studio.ui.dialogs import Dialogs
 from foley_studio.ui.document import Document
 from foley_studio.ui.main_window import DEFAULT_PROMPT, MainWindow
 
+# set to anything: print "first-frame-shown <epoch seconds>" to stderr once the video view
+# has painted the clip's first picture (start-up benchmarks); "quit": then close as well
+STARTUP_STAMP_ENV = "FOLEY_STUDIO_STARTUP_STAMP"
 UNATTENDED_TIMEOUT_MS = 300_000  # a screenshot run that hangs must still end
 SETTLE_MS = 300  # let the last repaint land before grabbing
 
@@ -129,6 +135,7 @@ def run_gui(args: argparse.Namespace) -> int:
     unattended = bool(args.screenshot or args.quit_after_render)
     window = MainWindow(default_prompt=args.prompt or DEFAULT_PROMPT,
                         dialogs=UnattendedDialogs() if unattended else None)
+    _stamp_first_frame(window)
     window.show()
     if args.path:
         if not window.open_path(args.path) and unattended:
@@ -157,6 +164,20 @@ def run_gui(args: argparse.Namespace) -> int:
         code = 0 if window._closed else loop.exec()
     window.shutdown()
     return run.exit_code if run is not None else code
+
+
+def _stamp_first_frame(window: MainWindow) -> None:
+    mode = os.environ.get(STARTUP_STAMP_ENV)
+    signal = getattr(window.video_view, "firstFrameShown", None)
+    if not mode or signal is None:
+        return
+
+    def shown() -> None:
+        print(f"first-frame-shown {time.time():.6f}", file=sys.stderr, flush=True)
+        if mode == "quit":
+            QTimer.singleShot(0, window.close)
+
+    signal.connect(shown)
 
 
 def main(argv: list[str] | None = None) -> int:

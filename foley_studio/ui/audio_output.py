@@ -8,7 +8,9 @@ on the monotonic clock and `status` says why, for the status bar.
 
 from __future__ import annotations
 
+import importlib
 import os
+import threading
 
 ENV_VAR = "FOLEY_STUDIO_AUDIO"
 NO_DEVICE_WORDS = {"none", "off", "no", "0"}
@@ -134,6 +136,27 @@ class AudioOutput:
                 stream.abort()  # no need to drain: we are closing
             finally:
                 stream.close(ignore_errors=True)
+
+
+def prefetch_backend() -> threading.Thread:
+    """Import sounddevice on a thread while the caller loads Qt (started; join it).
+
+    Its import initialises PortAudio, which probes the sound system for ~0.1 s in C with
+    the interpreter lock released: done alongside the Qt imports it costs the start-up
+    nothing. AudioOutput's own import then finds the module loaded (or fails again and
+    says why, exactly as without this)."""
+
+    def load() -> None:
+        if os.environ.get(ENV_VAR, "").strip().lower() in NO_DEVICE_WORDS:
+            return  # playback will not touch the sound system
+        try:
+            importlib.import_module("sounddevice")
+        except Exception:  # noqa: BLE001 - PortAudio missing: AudioOutput reports it
+            pass
+
+    thread = threading.Thread(target=load, name="foley-audio-prefetch", daemon=True)
+    thread.start()
+    return thread
 
 
 def _first_line(exc: BaseException) -> str:

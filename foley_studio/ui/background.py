@@ -9,9 +9,11 @@ after the editor is gone.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Qt, QThreadPool, Signal
 from superqt.utils import WorkerBase, create_worker
 
 from foley_studio.core.cancel import CancelToken
@@ -30,6 +32,7 @@ class Job:
     def __init__(self, name: str, worker: WorkerBase, token: CancelToken, bridge: _ProgressBridge):
         self.name, self.worker, self.token, self._bridge = name, worker, token, bridge
         self.done = False
+        self.entered = threading.Event()  # set on the pool thread when the job begins to run
 
     def cancel(self) -> None:
         self.token.cancel()
@@ -71,6 +74,7 @@ class Jobs(QObject):
         worker.returned.connect(lambda r: self._alive(job) and on_result and on_result(r))
         worker.errored.connect(lambda e: self._report(job, e, on_error))
         worker.finished.connect(lambda: self._finish(job))
+        worker.started.connect(job.entered.set, Qt.ConnectionType.DirectConnection)
         self._jobs.append(job)
         worker.start()
         return job
@@ -87,7 +91,15 @@ class Jobs(QObject):
         """Cancel every job and wait for the pool; True when nothing is left running."""
         self._closed = True
         self.cancel()
-        return QThreadPool.globalInstance().waitForDone(timeout_ms)
+        deadline = time.monotonic() + timeout_ms / 1000.0
+        # superqt hands a worker started inside a running event loop to the pool one timer
+        # tick later; waitForDone cannot see it yet. Let those ticks happen, so that no
+        # (cancelled) job can still begin after this returns, into a window being torn down.
+        while any(not j.done and not j.entered.is_set() for j in self._jobs) \
+                and time.monotonic() < deadline:
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents, 5)
+        left_ms = max(int((deadline - time.monotonic()) * 1000), 0)
+        return QThreadPool.globalInstance().waitForDone(left_ms)
 
     # -- internals -----------------------------------------------------------------------
     def _alive(self, job: Job) -> bool:

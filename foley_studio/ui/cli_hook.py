@@ -42,5 +42,10 @@ def add_gui_parser(subparsers, parents=()) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Start the editor with parsed arguments; returns the process exit status."""
+    # PortAudio probes the sound system while Qt loads (audio_output is Qt-free)
+    prefetch = importlib.import_module("foley_studio.ui.audio_output").prefetch_backend()
     app = importlib.import_module("foley_studio.ui.app")
-    return app.run_gui(args)
+    try:
+        return app.run_gui(args)
+    finally:
+        prefetch.join()

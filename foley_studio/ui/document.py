@@ -19,14 +19,13 @@ import glob
 import hashlib
 import os
 import uuid
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
 from foley_studio.core import project as project_io
-from foley_studio.core.edits import EnvelopeEdit
 from foley_studio.core.envelope import Envelope
 from foley_studio.core.errors import ProjectError
 from foley_studio.core.project import Project, Track
@@ -36,6 +35,9 @@ from foley_studio.ui.undo_commands import (
     RemoveTrackCommand,
     TrackFieldCommand,
 )
+
+if TYPE_CHECKING:
+    from foley_studio.core.edits import EnvelopeEdit
 
 AUTOSAVE_MS = 20_000
 RECOVERY_SUFFIX = ".recovery.json"
@@ -219,6 +221,10 @@ class Document(QObject):
 
     def edit_envelope(self, track_id: str, values: np.ndarray, label: str = "Edit envelope") -> bool:
         """Make the track's envelope `values` (same length); False when nothing changed."""
+        # imported here, not at start-up: core.edits loads scipy.ndimage (~0.5 s before the
+        # window could show); MainWindow warms it up in the background after the first frame
+        from foley_studio.core.edits import EnvelopeEdit
+
         old = self.track(track_id).envelope.values
         edit = EnvelopeEdit.between(track_id, old, np.asarray(values, np.float32), label)
         if edit is None:

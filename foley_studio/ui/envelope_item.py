@@ -39,6 +39,9 @@ class EnvelopeItem(pg.GraphicsObject):
 
     def __init__(self, settings: ToolSettings | None = None):
         super().__init__()
+        # it only catches the mouse over the whole editable area; its children draw. Without
+        # this flag every repaint of the plot (30 a second while playing) called paint() here
+        self.setFlag(self.GraphicsItemFlag.ItemHasNoContents)
         self.settings = settings or ToolSettings()
         self.tool: str | None = None
         self.rate = FRAME_RATE

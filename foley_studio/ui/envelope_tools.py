@@ -16,8 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from foley_studio.core import envelope_ops as ops
 from foley_studio.core.envelope import from_dbfs
+from foley_studio.ui.lazy_import import envelope_ops as ops
 
 FLOOR_DB = -80.0  # the lowest level the timeline shows; at or below it is silence
 

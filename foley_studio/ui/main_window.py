@@ -24,12 +24,16 @@ from foley_studio.ui.auto_generate import AutoGenerator
 from foley_studio.ui.background import Jobs
 from foley_studio.ui.dialogs import Dialogs, suggested_project_path
 from foley_studio.ui.document import AUTOSAVE_MS, Document
+from foley_studio.ui.lazy_import import warm_up
 from foley_studio.ui.render_controller import RenderController
 from foley_studio.ui.timeline import Timeline, timecode
 from foley_studio.ui.track_list import TrackList
 from foley_studio.ui.transport_bar import TransportBar
 
 POLL_MS = 33  # ~30 Hz: smooth enough for a playhead, far below the audio callback rate
+# the filmstrip and waveform decodes wait for the video's first picture (they would share
+# the two cores with its decode), but never longer than this
+FIRST_PICTURE_WAIT_MS = 1000
 DEFAULT_PROMPT = "ball bouncing on a wooden floor"
 WAVEFORM_SR = 16_000
 
@@ -78,7 +82,8 @@ class MainWindow(QMainWindow):
         self._closed = False
         self.jobs = Jobs(self)
         self.doc = Document(recovery_dir=recovery_dir, autosave_ms=autosave_ms, parent=self)
-        self.renders = RenderController(self.doc, engine_factory, parent=self)
+        self.renders = RenderController(self.doc, engine_factory, parent=self,
+                                        audio_sink=playback.set_track_audio)
         self.auto = AutoGenerator(self.doc, self.jobs, self.renders, default_prompt, predictor, self)
         self.video_view, self.playback = video_view, playback
         self.timeline = Timeline(self.doc, self.jobs, waveform_item)
@@ -88,6 +93,11 @@ class MainWindow(QMainWindow):
         self._poll = QTimer(self)
         self._poll.setInterval(POLL_MS)
         self._poll.timeout.connect(self._tick)
+        self._after_picture: list[Callable[[], None]] = []  # jobs waiting for the first frame
+        self._picture_wait = QTimer(self)
+        self._picture_wait.setSingleShot(True)
+        self._picture_wait.timeout.connect(self._first_picture_shown)
+        self._warm_up = None  # the thread loading what the first edit needs
         self._wire()
         self.setAcceptDrops(True)
         self.resize(1280, 820)
@@ -146,6 +156,9 @@ class MainWindow(QMainWindow):
         self.auto.finished.connect(self._auto_finished)
         self.auto.failed.connect(self._auto_failed)
         self.playback.stateChanged.connect(self._playing_changed)
+        first_frame = getattr(self.video_view, "firstFrameShown", None)
+        if first_frame is not None:
+            first_frame.connect(self._first_picture_shown)
 
     # -- files ---------------------------------------------------------------------------
     def open_dialog(self) -> None:
@@ -206,15 +219,39 @@ class MainWindow(QMainWindow):
         self.playback.duration = duration
         self.playback.seek(0.0)
         self.video_view.set_clip(clip)
-        self.timeline.set_clip(clip)
+        self.timeline.set_clip(clip, load_thumbnails=False)
         if clip is None and duration:
             self.timeline.set_duration(duration)
         self.timeline.set_playhead(0.0)
         self.transport.set_time(timecode(0.0, clip.info.fps if clip else 0.0))
+        later = [self.timeline.load_thumbnails]
         if clip is not None and clip.info.has_audio:
-            self.jobs.start("original-audio", lambda _t, _p: clip.audio(WAVEFORM_SR),
-                            on_result=self.timeline.set_original_audio)
+            later.append(lambda: self.jobs.start("original-audio", lambda _t, _p: clip.audio(WAVEFORM_SR),
+                                                 on_result=self.timeline.set_original_audio))
+        self._when_picture_shows(later)
         self.clipOpened.emit()
+
+    def _when_picture_shows(self, jobs: list[Callable[[], None]]) -> None:
+        """Start `jobs` once the video view has painted the clip's first frame.
+
+        The window is up sooner that way: on two cores the filmstrip and waveform decodes
+        would otherwise compete with the first frame's. At once when no frame will be
+        painted (hidden window, no video, a view without the signal)."""
+        self._after_picture = list(jobs)  # a newer clip's jobs replace an older one's
+        waits = (self.clip is not None and self.clip.info.has_video and self.isVisible()
+                 and hasattr(self.video_view, "firstFrameShown"))
+        if waits:
+            self._picture_wait.start(FIRST_PICTURE_WAIT_MS)
+        else:
+            self._first_picture_shown()
+
+    def _first_picture_shown(self) -> None:
+        self._picture_wait.stop()
+        jobs, self._after_picture = self._after_picture, []
+        for job in jobs:
+            job()
+        if self._warm_up is None and not self._closed:
+            self._warm_up = warm_up()
 
     def save(self) -> bool:
         if self.doc.path is None:
@@ -291,7 +328,7 @@ class MainWindow(QMainWindow):
 
     # -- rendering and mix ---------------------------------------------------------------
     def _rendered(self, track_id: str, audio, span) -> None:
-        self.playback.set_track_audio(track_id, audio)
+        # the audio itself is already with playback (the render controller's audio_sink)
         what = "re-rendered span" if span else "rendered"
         self._track_status(track_id, what)
         try:
@@ -375,6 +412,8 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self._poll.stop()
+        self._picture_wait.stop()
+        self._after_picture = []
         self.doc.stop_autosave()
         self.jobs.shutdown()
         self.renders.shutdown()
@@ -383,5 +422,7 @@ class MainWindow(QMainWindow):
             stop = getattr(part, "shutdown", None)
             if stop is not None:
                 stop()
+        if self._warm_up is not None:
+            self._warm_up.join()
         self.doc.discard_recovery()  # saved or deliberately discarded by now
         self.closed.emit()

@@ -10,11 +10,17 @@ adds the Qt side:
   within THROTTLE_MS are coalesced into one trailing submit;
 * the service calls back on its worker thread; those calls are re-emitted through a
   queued signal so every slot here runs on the GUI thread;
-* a result older than the track's latest request is dropped (the newer one is coming).
+* a result older than the track's latest request is dropped (the newer one is coming);
+* with an `audio_sink` (the window gives playback's set_track_audio), a current result
+  goes to the sink straight from the render thread, before the hop to the GUI thread:
+  the new sound reaches the play buffer without waiting for the GUI thread to finish a
+  repaint. The staleness check and the hand-over happen under one lock that every change
+  of "latest request" also takes, so a stale or removed track's audio is never handed over.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Callable
 
@@ -44,7 +50,8 @@ class RenderController(QObject):
     idleChanged = Signal(bool)
 
     def __init__(self, document: Document, engine_factory: Callable[[str, dict], Any] | None = None,
-                 throttle_ms: int = THROTTLE_MS, parent: QObject | None = None):
+                 throttle_ms: int = THROTTLE_MS, parent: QObject | None = None,
+                 audio_sink: Callable[[str, Audio], None] | None = None):
         super().__init__(parent)
         if engine_factory is None:
             from foley_studio.pipeline import create_engine as engine_factory
@@ -55,6 +62,10 @@ class RenderController(QObject):
         self._latest: dict[str, RenderRequest] = {}  # last request submitted per track
         self._asked_at: dict[str, float] = {}
         self._closed = False
+        # audio_sink(track id, Audio): called (under _lock) with every current render, on the
+        # render thread, and with silence on the GUI thread; before `rendered` is emitted
+        self.audio_sink = audio_sink
+        self._lock = threading.Lock()  # _latest and _closed, against the render thread
 
         self._bridge = _WorkerBridge(self)
         self._bridge.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
@@ -62,7 +73,7 @@ class RenderController(QObject):
         self._bridge.progress.connect(self.progress, Qt.ConnectionType.QueuedConnection)
         self.service = RenderService(
             engine_factory,
-            on_done=self._bridge.done.emit,
+            on_done=self._deliver,
             on_error=lambda tid, exc: self._bridge.error.emit(tid, _one_line(exc)),
             on_progress=self._bridge.progress.emit,
         )
@@ -101,7 +112,8 @@ class RenderController(QObject):
         """Cancel everything and join the render thread (idempotent)."""
         if self._closed:
             return
-        self._closed = True
+        with self._lock:
+            self._closed = True
         self._throttle.cancel()
         self._pending.clear()
         self.service.shutdown(wait=True)
@@ -127,7 +139,8 @@ class RenderController(QObject):
                 continue
             request = RenderRequest(track.id, track.envelope, track.prompt, track.seed, track.engine,
                                     dict(track.engine_params), self.doc.project.sample_rate)
-            self._latest[track_id] = request
+            with self._lock:
+                self._latest[track_id] = request
             self.service.submit(request)
             self.renderStarted.emit(track_id)
         self._pending.clear()
@@ -136,18 +149,30 @@ class RenderController(QObject):
 
     def _silence(self, track) -> None:
         self.service.cancel(track.id)
-        self._latest.pop(track.id, None)
         self._asked_at.pop(track.id, None)
         sr = self.doc.project.sample_rate
         audio = Audio.silence(int(round(track.envelope.duration * sr)), sr)
+        with self._lock:
+            self._latest.pop(track.id, None)
+            if self.audio_sink is not None:
+                self.audio_sink(track.id, audio)
         self.audio[track.id] = audio
         self.rendered.emit(track.id, audio, None)
 
+    def _deliver(self, result: RenderResult) -> None:
+        """On the render thread: hand a current result to the sink, then hop to the GUI."""
+        if self.audio_sink is not None:
+            with self._lock:
+                if not self._closed and self._latest.get(result.track_id) is result.request:
+                    self.audio_sink(result.track_id, result.audio)
+        self._bridge.done.emit(result)
+
     def _on_done(self, result: RenderResult) -> None:
         tid = result.track_id
-        if self._closed or self._latest.get(tid) is not result.request:
-            return  # stale: a newer request for this track is queued or running
-        del self._latest[tid]
+        with self._lock:
+            if self._closed or self._latest.get(tid) is not result.request:
+                return  # stale: a newer request for this track is queued or running
+            del self._latest[tid]
         self.audio[tid] = result.audio
         asked = self._asked_at.pop(tid, None)
         if asked is not None:
@@ -159,7 +184,8 @@ class RenderController(QObject):
     def _on_error(self, track_id: str, message: str) -> None:
         if self._closed:
             return
-        self._latest.pop(track_id, None)
+        with self._lock:
+            self._latest.pop(track_id, None)
         self._asked_at.pop(track_id, None)
         self.failed.emit(track_id, message)
         if not self._latest:
@@ -167,7 +193,8 @@ class RenderController(QObject):
 
     def _forget(self, track_id: str) -> None:
         self._pending.discard(track_id)
-        self._latest.pop(track_id, None)
+        with self._lock:
+            self._latest.pop(track_id, None)
         self._asked_at.pop(track_id, None)
         self.audio.pop(track_id, None)
         self.service.cancel(track_id)

@@ -19,13 +19,13 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from foley_studio.core import envelope_ops as ops
 from foley_studio.core.envelope import from_dbfs
 from foley_studio.ui.background import Jobs
 from foley_studio.ui.document import Document
 from foley_studio.ui.envelope_item import EnvelopeItem
 from foley_studio.ui.envelope_toolbar import EnvelopeToolbar
 from foley_studio.ui.envelope_tools import FLOOR_DB
+from foley_studio.ui.lazy_import import envelope_ops as ops
 
 THUMB_WIDTH = 96  # px: decoded this small, a whole clip's strip costs little memory
 MAX_THUMBS = 60
@@ -62,6 +62,12 @@ def _row(plot: pg.PlotItem, height: int | None) -> pg.PlotItem:
     plot.setMenuEnabled(False)
     plot.hideButtons()
     plot.getAxis("left").setWidth(AXIS_WIDTH)
+    for name in ("left", "bottom"):
+        # an axis replays its ticks, labels and grid lines (a QPicture) on every repaint of
+        # any part of it; with the grid on it spans the plot, so the playhead's 30 Hz
+        # updates replayed it all (~10% of a core). A pixmap blit is ~20x cheaper, and the
+        # axis still invalidates the pixmap itself whenever its range changes.
+        plot.getAxis(name).setCacheMode(CACHED)
     plot.setMouseEnabled(x=True, y=False)
     if height is not None:
         plot.setFixedHeight(height)
@@ -114,6 +120,7 @@ class Timeline(QWidget):
             line.setZValue(100)
             row.addItem(line)
         self._thumbs: list[pg.ImageItem] = []
+        self._clip = None
         self._setting_playhead = False
         self._set_limits(1.0)
 
@@ -137,12 +144,15 @@ class Timeline(QWidget):
         self.refresh_envelope()
 
     # -- clip ----------------------------------------------------------------------------
-    def set_clip(self, clip) -> None:
-        """Show a clip's length, frame rate and filmstrip (None: no clip)."""
+    def set_clip(self, clip, load_thumbnails: bool = True) -> None:
+        """Show a clip's length, frame rate and filmstrip (None: no clip).
+
+        load_thumbnails=False leaves decoding the filmstrip to a later load_thumbnails()."""
         self._jobs.cancel("thumbnails")
         for image in self._thumbs:
             self.filmstrip.removeItem(image)
         self._thumbs.clear()
+        self._clip = None  # a clip whose filmstrip is still to be loaded
         if clip is None:
             self.fps = 0.0
             return
@@ -150,6 +160,15 @@ class Timeline(QWidget):
         self.axis.fps = self.fps
         self.item.settings.fps = self.fps
         self.set_duration(clip.duration)
+        self._clip = clip
+        if load_thumbnails:
+            self.load_thumbnails()
+
+    def load_thumbnails(self) -> None:
+        """Decode the current clip's filmstrip in the background (once per clip)."""
+        clip, self._clip = self._clip, None
+        if clip is None:
+            return
         step = clip.duration / self._thumb_count(clip)
         self._thumb_step = step
         self._jobs.start("thumbnails", _thumbnail_job(clip, step), on_yield=self._add_thumb)

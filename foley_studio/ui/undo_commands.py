@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QUndoCommand
 
-from foley_studio.core.edits import EnvelopeEdit
-
 if TYPE_CHECKING:
+    # core.edits pulls in scipy.ndimage (~0.5 s); only its type is needed here
+    from foley_studio.core.edits import EnvelopeEdit
     from foley_studio.core.project import Track
     from foley_studio.ui.document import Document
 

@@ -105,3 +105,89 @@ def test_the_thread_guard_sees_a_render_thread_that_was_not_shut_down(qtbot, tmp
     assert "foley-render" in thread_guard.leftovers(before)
     controller.shutdown()
     assert thread_guard.leftovers(before) == []
+
+
+class GatedEngine:
+    """Renders a flat tone only once `gate` is set; never checks for cancellation, so a
+    render that was superseded still returns (a stale result the controller must drop)."""
+
+    from foley_studio.engines.base import EngineInfo
+
+    info = EngineInfo(id="gated", name="Gated", kind="rms2sound", needs_weights=False,
+                      realtime=True, supports_span=False)
+
+    def __init__(self):
+        self.gate = threading.Event()
+        self.calls = 0
+
+    def available(self):
+        return True, ""
+
+    def render(self, envelope, prompt, seed, sample_rate, span=None, previous=None,
+               progress=None, cancel=None):
+        self.calls += 1
+        assert self.gate.wait(5), "the test never opened the gate"
+        from foley_studio.core.audio import Audio
+
+        n = int(round(envelope.duration * sample_rate))
+        return Audio(np.full(n, float(envelope.values.max()), np.float32), sample_rate)
+
+
+@pytest.fixture
+def gated(qtbot, tmp_path, no_leftover_threads):
+    engine = GatedEngine()
+    env = Envelope(np.full(250, 0.1, np.float32))
+    doc = Document(Project(tracks=[Track(id="a", prompt="steps", engine="gated", envelope=env)]),
+                   recovery_dir=str(tmp_path), autosave_ms=0)
+    handed = []  # (what, track id, audio, thread name), in the order things happened
+    controller = RenderController(
+        doc, lambda engine_id, params: engine,
+        audio_sink=lambda tid, audio: handed.append(("sink", tid, audio, threading.current_thread().name)))
+    controller.rendered.connect(lambda tid, audio, _span: handed.append(("rendered", tid, audio, "")))
+    yield doc, controller, engine, handed
+    engine.gate.set()
+    controller.shutdown()
+
+
+def test_the_audio_sink_gets_a_render_on_the_render_thread_before_rendered(gated, qtbot):
+    doc, controller, engine, handed = gated
+    engine.gate.set()
+    with qtbot.waitSignal(controller.rendered, timeout=2000):
+        controller.request("a")
+    (what, tid, audio, thread), (then, tid2, audio2, _) = handed
+    assert (what, tid, thread) == ("sink", "a", "foley-render")
+    assert (then, tid2) == ("rendered", "a") and audio2 is audio is controller.audio["a"]
+
+
+def test_the_audio_sink_never_gets_a_superseded_render(gated, qtbot):
+    doc, controller, engine, handed = gated
+    starts = []
+    controller.renderStarted.connect(starts.append)
+    controller.request("a")  # the leading edge: submitted at once, the engine waits at the gate
+    qtbot.waitUntil(lambda: engine.calls == 1, timeout=2000)
+    doc.apply_envelope_op("a", "Scale", ops.scale, (0, 250), 2.0)  # a newer state, submitted later
+    qtbot.waitUntil(lambda: len(starts) == 2, timeout=2000)
+    engine.gate.set()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=3000)
+    sunk = [h for h in handed if h[0] == "sink"]
+    assert len(sunk) == 1 and sunk[0][2].samples[0] == pytest.approx(0.2)  # only the newer one
+    assert controller.audio["a"] is sunk[0][2]
+
+
+def test_the_audio_sink_never_gets_a_removed_tracks_render(gated, qtbot):
+    doc, controller, engine, handed = gated
+    controller.request("a")
+    qtbot.waitUntil(lambda: engine.calls == 1, timeout=2000)
+    doc.remove_track("a")
+    engine.gate.set()
+    controller.service.wait_idle(3)
+    qtbot.wait(50)  # let a (wrongly) queued result arrive, if there were one
+    assert handed == []
+
+
+def test_silence_goes_to_the_audio_sink_too(gated, qtbot):
+    doc, controller, engine, handed = gated
+    with qtbot.waitSignal(controller.rendered, timeout=2000):
+        doc.apply_envelope_op("a", "Erase", ops.erase, (0, 250))
+    assert [h[0] for h in handed] == ["sink", "rendered"] and not handed[0][2].samples.any()
+    assert engine.calls == 0

@@ -109,3 +109,65 @@ def test_roi_is_clipped_to_the_picture_when_letterboxed(qtbot, view):
         qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=QPoint(1, 1))
         qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(161, 140))
     assert roi.args == [(0, 0, 80, 45)]
+
+
+@pytest.fixture(scope="module")
+def wide_clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("wide") / "wide.mp4"
+    write_video(path, flat_frames(FPS // 2).repeat(4, axis=1).repeat(4, axis=2), fps=FPS)  # 640x360
+    return open_clip(path)
+
+
+@pytest.mark.parametrize("size", [(401, 300), (333, 187), (640, 360)])
+def test_frames_come_at_the_pictures_pixel_size_and_are_drawn_without_scaling(qtbot, wide_clip, size):
+    """Any width, also one whose RGB rows FFmpeg pads (3 * 400 bytes is no multiple of 64)."""
+    before = live_threads()
+    view = VideoView()
+    qtbot.addWidget(view)
+    view.resize(*size)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_clip(wide_clip)
+    try:
+        shown_after(qtbot, view, 0.2)
+        image, target = view._shown[1], view._image_rect()
+        assert abs(image.width() - target.width()) <= 2 and abs(image.height() - target.height()) <= 2
+        exact = view._exact_rect(image, target)
+        assert exact is not None and exact.width() == image.width()
+        assert exact.x() == int(exact.x()) and exact.y() == int(exact.y())  # whole pixels: a plain copy
+        grab = view.grab().toImage()
+        centre = grab.pixelColor(int(target.center().x()), int(target.center().y())).red()
+        assert abs(centre - (20 + 3 * 6)) <= 3  # frame 6 is on screen
+    finally:
+        view.shutdown()
+    assert_no_threads_left(before)
+
+
+def test_a_frame_of_another_size_is_scaled_into_the_picture(qtbot, view):
+    shown_after(qtbot, view, 0.0)
+    image = view._shown[1]
+    view.resize(300, 170)  # until frames of the new size arrive the old one is scaled
+    assert view._exact_rect(image, view._image_rect()) is None
+    view.grab()  # paints without error
+
+
+def test_first_frame_shown_is_signalled_once_per_clip(qtbot, clip):
+    before = live_threads()
+    view = VideoView()
+    qtbot.addWidget(view)
+    view.resize(320, 180)
+    seen = []
+    view.firstFrameShown.connect(lambda: seen.append(view.displayed_time))
+    view.show()
+    try:
+        with qtbot.waitSignal(view.firstFrameShown, timeout=3000):
+            view.set_clip(clip)
+        shown_after(qtbot, view, 1.0)
+        view.repaint()
+        assert seen == [0.0]
+        with qtbot.waitSignal(view.firstFrameShown, timeout=3000):
+            view.set_clip(clip)
+        assert len(seen) == 2
+    finally:
+        view.shutdown()
+    assert_no_threads_left(before)
