@@ -10,6 +10,8 @@ import json
 import os
 import sys
 
+from foley_studio.argtypes import positive_int, seed
+
 EXIT_BAD_INPUT = 2
 
 
@@ -28,26 +30,6 @@ def _track(text: str) -> tuple[str, str]:
     if not sep or not name.strip() or not prompt.strip():
         raise argparse.ArgumentTypeError(f"expected NAME=PROMPT, got '{text}'")
     return name.strip(), prompt.strip()
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"seed must be between 0 and 2^32-1, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("video")
     g.add_argument("--prompt", help="text prompt for the first track (its timbre)")
     g.add_argument("--track", action="append", type=_track, default=[], metavar="NAME=PROMPT", help="another track (repeatable)")
-    g.add_argument("--seed", type=_seed, default=0)
+    g.add_argument("--seed", type=seed, default=0)
     g.add_argument("--out", help="output folder (default: ./<video name>-foley)")
     g.add_argument("--engine", default=None, help="RMS2Sound engine id (default: palette)")
     g.add_argument("--video-engine", default=None, help="Video2RMS engine id (default: motion)")
@@ -97,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     rn = sub.add_parser("render", parents=[common], help="render audio that follows an envelope CSV")
     rn.add_argument("--envelope", required=True, help="envelope CSV (time,rms at 125 rows/s)")
     rn.add_argument("--prompt", required=True)
-    rn.add_argument("--seed", type=_seed, default=0)
-    rn.add_argument("--sample-rate", type=_positive_int, default=48_000)
+    rn.add_argument("--seed", type=seed, default=0)
+    rn.add_argument("--sample-rate", type=positive_int, default=48_000)
     rn.add_argument("--bit-depth", type=int, choices=(16, 24, 32), default=24)
     rn.add_argument("--engine", default="palette")
     rn.add_argument("--weights", help="weights folder for engines that need them (controlnet)")
@@ -132,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _export_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sample-rate", type=_positive_int, default=48_000, help="export sample rate (default 48000)")
+    p.add_argument("--sample-rate", type=positive_int, default=48_000, help="export sample rate (default 48000)")
     p.add_argument("--bit-depth", type=int, choices=(16, 24, 32), default=24, help="WAV bit depth (32 = float)")
     p.add_argument("--keep-original-audio", action="store_true", help="keep the clip's audio as a 2nd MP4 track")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")

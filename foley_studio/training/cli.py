@@ -19,6 +19,8 @@ import json
 import sys
 from typing import Any
 
+from foley_studio.argtypes import positive_int, seed
+
 TRAINERS: dict[str, tuple[str, str]] = {
     "video2rms": ("foley_studio.training.cli:add_video2rms_parser", "foley_studio.training.cli:run_video2rms"),
     "controlnet": ("foley_studio.training.controlnet_cli:add_controlnet_parser",
@@ -55,26 +57,6 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"seed must be between 0 and 2^32-1, got {value}")
-    return value
-
-
 def add_video2rms_parser(models: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     from foley_studio.training import VIDEO2RMS_DEFAULT_EPOCHS as DEFAULT_EPOCHS
 
@@ -88,10 +70,10 @@ def add_video2rms_parser(models: argparse._SubParsersAction, parents: list[argpa
     p.add_argument("clip_dir", metavar="DIR", help="folder of video clips with production sound (searched recursively)")
     p.add_argument("-o", "--output", default="video2rms.safetensors", metavar="CKPT",
                    help="checkpoint to write (default: ./video2rms.safetensors)")
-    p.add_argument("--epochs", type=_positive, default=DEFAULT_EPOCHS,
+    p.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS,
                    help=f"total epochs, counting those of --resume (default {DEFAULT_EPOCHS})")
     p.add_argument("--val-fraction", type=_fraction, default=0.2, help="share of clips held out (default 0.2)")
-    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--resume", metavar="CKPT", help="continue from this checkpoint (and its .optim.safetensors)")
     p.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
     p.add_argument("--cache-dir", help="where per-clip features are cached (default: ~/.cache/foley-studio)")

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from foley_studio.training.cli import _positive, _seed
+from foley_studio.argtypes import positive_int, seed
 
 DEFAULT_OUTPUT = "audioldm-controlnet-trained"
 
@@ -51,16 +51,16 @@ def add_controlnet_parser(models: argparse._SubParsersAction, parents: list[argp
                    "a controlnet/ there is fine-tuned, else one is made from the UNet's encoder)")
     p.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="OUT_DIR",
                    help=f"weights folder to write (default: ./{DEFAULT_OUTPUT})")
-    p.add_argument("--steps", type=_positive, default=10_000,
+    p.add_argument("--steps", type=positive_int, default=10_000,
                    help="total optimiser steps, counting those of --resume (default 10000)")
-    p.add_argument("--batch-size", type=_positive, default=4, help="windows per step (default 4)")
+    p.add_argument("--batch-size", type=positive_int, default=4, help="windows per step (default 4)")
     p.add_argument("--lr", type=_float("learning rate", 0.0), default=1e-5, help="Adam learning rate (default 1e-5)")
-    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in OUT_DIR")
     p.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")
     p.add_argument("--seconds", type=_float("window length", 0.0), default=10.24,
                    help="window length in seconds (default 10.24, what the engine renders)")
-    p.add_argument("--save-every", type=_positive, default=500, help="checkpoint interval in steps (default 500)")
+    p.add_argument("--save-every", type=positive_int, default=500, help="checkpoint interval in steps (default 500)")
     p.add_argument("--caption-dropout", type=_dropout, default=0.1,
                    help="share of captions replaced by the empty prompt, for guidance (default 0.1)")
     p.add_argument("--cache-dir", help="where per-file latents are cached (default: ~/.cache/foley-studio)")
