@@ -19,7 +19,7 @@ import json
 import sys
 from typing import Any
 
-from foley_studio.argtypes import positive_int, seed
+from foley_studio.argtypes import fraction, positive_int, seed
 
 TRAINERS: dict[str, tuple[str, str]] = {
     "video2rms": ("foley_studio.training.cli:add_video2rms_parser", "foley_studio.training.cli:run_video2rms"),
@@ -47,16 +47,6 @@ def run_train(args: argparse.Namespace) -> int:
     return _resolve(run)(args)
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {value}")
-    return value
-
-
 def add_video2rms_parser(models: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     from foley_studio.training import VIDEO2RMS_DEFAULT_EPOCHS as DEFAULT_EPOCHS
 
@@ -72,7 +62,7 @@ def add_video2rms_parser(models: argparse._SubParsersAction, parents: list[argpa
                    help="checkpoint to write (default: ./video2rms.safetensors)")
     p.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS,
                    help=f"total epochs, counting those of --resume (default {DEFAULT_EPOCHS})")
-    p.add_argument("--val-fraction", type=_fraction, default=0.2, help="share of clips held out (default 0.2)")
+    p.add_argument("--val-fraction", type=fraction, default=0.2, help="share of clips held out (default 0.2)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--resume", metavar="CKPT", help="continue from this checkpoint (and its .optim.safetensors)")
     p.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto")

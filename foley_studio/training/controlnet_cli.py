@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from foley_studio.argtypes import positive_int, seed
+from foley_studio.argtypes import fraction, positive_int, seed
 
 DEFAULT_OUTPUT = "audioldm-controlnet-trained"
 
@@ -24,16 +24,6 @@ def _float(kind: str, low: float, high: float | None = None):
             raise argparse.ArgumentTypeError(f"{kind} must be {bound}, got {value}")
         return value
     return parse
-
-
-def _dropout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {value}")
-    return value
 
 
 def add_controlnet_parser(models: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
@@ -61,7 +51,7 @@ def add_controlnet_parser(models: argparse._SubParsersAction, parents: list[argp
     p.add_argument("--seconds", type=_float("window length", 0.0), default=10.24,
                    help="window length in seconds (default 10.24, what the engine renders)")
     p.add_argument("--save-every", type=positive_int, default=500, help="checkpoint interval in steps (default 500)")
-    p.add_argument("--caption-dropout", type=_dropout, default=0.1,
+    p.add_argument("--caption-dropout", type=fraction, default=0.1,
                    help="share of captions replaced by the empty prompt, for guidance (default 0.1)")
     p.add_argument("--cache-dir", help="where per-file latents are cached (default: ~/.cache/foley-studio)")
     p.add_argument("--overwrite", action="store_true", help="replace a trained ControlNet in OUT_DIR")

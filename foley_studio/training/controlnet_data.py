@@ -31,6 +31,7 @@ from foley_studio.core.atomic import atomic_output
 from foley_studio.core.audio import read_audio, resample
 from foley_studio.core.errors import FoleyError
 from foley_studio.core.rms import COND_FRAME, COND_HOP, RMS_SR, condition_from_audio
+from foley_studio.training.files import cache_dir, find_files
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 CACHE_VERSION = 1
@@ -49,24 +50,12 @@ class Item:
 
 
 def default_cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "foley-studio", "controlnet-latents")
+    return cache_dir("controlnet-latents")
 
 
 def find_sounds(audio_dir: str | os.PathLike) -> list[str]:
     """Audio files under audio_dir (recursive, hidden folders skipped), sorted by path."""
-    audio_dir = os.fspath(audio_dir)
-    if not os.path.exists(audio_dir):
-        raise FoleyError("training folder not found", audio_dir)
-    if not os.path.isdir(audio_dir):
-        raise FoleyError("is not a folder (give the folder that holds the sounds)", audio_dir)
-    found = []
-    for root, dirs, files in os.walk(audio_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith(".") and name.lower().endswith(AUDIO_EXTENSIONS):
-                found.append(os.path.join(root, name))
-    return found
+    return find_files(audio_dir, AUDIO_EXTENSIONS, "sounds")
 
 
 def caption_for(path: str | os.PathLike) -> str:

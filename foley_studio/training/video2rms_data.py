@@ -22,6 +22,7 @@ from foley_studio.core.errors import FoleyError
 from foley_studio.core.media import fingerprint, open_clip
 from foley_studio.core.rms import FRAME_RATE, RMS_SR, analyze, discretize, smooth
 from foley_studio.engines.video2rms.learned.features import FeatureConfig, clip_features
+from foley_studio.training.files import cache_dir, find_files
 
 VIDEO_EXTENSIONS = frozenset({
     ".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mts", ".m2ts", ".mxf", ".mpg", ".mpeg",
@@ -44,24 +45,12 @@ class ClipData:
 
 
 def default_cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "foley-studio", "video2rms-features")
+    return cache_dir("video2rms-features")
 
 
 def find_clips(clip_dir: str | os.PathLike) -> list[str]:
     """Video files under clip_dir (recursive, hidden folders skipped), sorted by path."""
-    clip_dir = os.fspath(clip_dir)
-    if not os.path.exists(clip_dir):
-        raise FoleyError("training folder not found", clip_dir)
-    if not os.path.isdir(clip_dir):
-        raise FoleyError("is not a folder (give the folder that holds the clips)", clip_dir)
-    found = []
-    for root, dirs, files in os.walk(clip_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for f in files:
-            if not f.startswith(".") and os.path.splitext(f)[1].lower() in VIDEO_EXTENSIONS:
-                found.append(os.path.join(root, f))
-    return sorted(found)
+    return find_files(clip_dir, tuple(VIDEO_EXTENSIONS), "clips")
 
 
 def fit(values: np.ndarray, n: int) -> np.ndarray:
