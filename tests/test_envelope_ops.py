@@ -262,3 +262,16 @@ def test_bad_arguments_say_what_is_wrong(call, message):
     with pytest.raises(ValueError) as info:
         call(np.full(5, 0.5, np.float32))
     assert message in str(info.value)
+
+
+def test_importing_the_edit_operations_does_not_load_scipy():
+    """scipy.ndimage costs ~0.5 s of the editor's start-up; only the first smooth may pay it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "import foley_studio.core.envelope_ops as ops\n"
+            "assert 'scipy' not in sys.modules, 'scipy loaded at import'\n"
+            "ops.smooth(np.ones(50, np.float32), (5, 30), 5)\n"
+            "assert 'scipy.ndimage' in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
 
 from foley_studio.core.rms import FRAME_RATE, resample_curve
 
@@ -193,6 +192,8 @@ def smooth(values: np.ndarray, span: Span, width_frames: int) -> np.ndarray:
     half = width // 2
     lo, hi = max(a - half, 0), min(b + half, len(out))
     region = out[lo:hi].astype(np.float64)
+    from scipy.ndimage import uniform_filter1d  # ~0.5 s import: paid by the first smooth, not start-up
+
     avg = uniform_filter1d(region, size=width, mode="nearest")[a - lo : b - lo]
     idx = np.arange(a, b)
     ramp = np.minimum(idx - a + 1, b - idx) / (half + 1)

