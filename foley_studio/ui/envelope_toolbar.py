@@ -73,16 +73,18 @@ class EnvelopeToolbar(QWidget):
         self.db.setSuffix(" dB")
         self.db.setToolTip("Gain to apply to the selected span")
         row.addWidget(self.db)
-        row.addWidget(self._button("Apply gain", lambda: self.scaleRequested.emit(self.db.value())))
-        row.addWidget(self._button("Smooth", self.smoothRequested.emit))
+        # the span buttons say "span": the tool buttons to their left carry the bare verbs
+        row.addWidget(self._button("Apply gain", lambda: self.scaleRequested.emit(self.db.value()), "apply-gain"))
+        row.addWidget(self._button("Smooth span", self.smoothRequested.emit, "apply-smooth"))
         self.gate_db = QDoubleSpinBox(self)
         self.gate_db.setRange(-80.0, 0.0)
         self.gate_db.setValue(-40.0)
         self.gate_db.setSuffix(" dB")
         self.gate_db.setToolTip("Gate threshold")
         row.addWidget(self.gate_db)
-        row.addWidget(self._button("Gate", lambda: self.gateRequested.emit(self.gate_db.value())))
-        row.addWidget(self._button("Erase", self.eraseRequested.emit))
+        row.addWidget(self._button("Gate span", lambda: self.gateRequested.emit(self.gate_db.value()),
+                                   "apply-gate"))
+        row.addWidget(self._button("Erase span", self.eraseRequested.emit, "apply-erase"))
         row.addStretch(1)
         for text, what in (("−", "out"), ("+", "in"), ("Fit", "fit")):
             row.addWidget(self._button(text, lambda w=what: self.zoomRequested.emit(w)))
@@ -91,8 +93,9 @@ class EnvelopeToolbar(QWidget):
     def set_tool(self, tool: str | None) -> None:
         self.buttons[tool].defaultAction().setChecked(True)
 
-    def _button(self, text: str, slot) -> QToolButton:
+    def _button(self, text: str, slot, name: str = "") -> QToolButton:
         b = QToolButton(self)
         b.setText(text)
+        b.setObjectName(name)
         b.clicked.connect(lambda _checked=False: slot())
         return b
