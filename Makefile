@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system
-DEMO := resources/demo/demo.mp4
+DEMO := foley_studio/resources/demo/demo.mp4
 DEMO_PROMPT := ball bouncing on a wooden floor
 PYTEST_ARGS ?=
 
@@ -15,7 +15,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup system run demo-export test bench demo clean
+.PHONY: setup system run demo-export test bench demo clean icons wheel package package-smoke \
+	install-desktop uninstall-desktop
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -57,5 +58,34 @@ bench: setup
 demo: setup
 	$(PY) scripts/make_demo_clip.py $(DEMO)
 
+# --- packaging (packaging/, README "Packaging") ---------------------------------------
+# XDG data folder for install-desktop; e.g. make install-desktop DESKTOP_DATA_DIR=/usr/local/share
+DESKTOP_DATA_DIR ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)
+PACKAGE_DIR := dist/foley-studio
+
+# Re-render the committed icon PNGs after editing foley_studio/resources/icons/foley-studio.svg.
+icons: setup
+	QT_QPA_PLATFORM=offscreen $(PY) packaging/make_icons.py
+
+# The wheel (with the demo clip, icons and stylesheet as package data) in dist/.
+wheel: setup
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation . -w dist
+
+install-desktop: setup
+	$(PY) packaging/install_desktop.py --data-dir "$(DESKTOP_DATA_DIR)"
+
+uninstall-desktop:
+	$(PY) packaging/install_desktop.py --data-dir "$(DESKTOP_DATA_DIR)" --uninstall
+
+# One-folder app in $(PACKAGE_DIR) (PyInstaller; minutes, so not part of `make test`).
+package: setup
+	nice -n 10 $(VENV)/bin/pyinstaller --noconfirm --log-level WARN --distpath dist \
+		--workpath build/pyinstaller packaging/foley_studio.spec
+	@du -sh $(PACKAGE_DIR)
+
+# Runs the built app's `generate` on the bundled demo clip, from outside the repository.
+package-smoke:
+	$(PY) packaging/package_smoke.py $(PACKAGE_DIR)/foley-studio
+
 clean:
-	rm -rf $(VENV) out .pytest_cache .hypothesis
+	rm -rf $(VENV) out .pytest_cache .hypothesis build/pyinstaller $(PACKAGE_DIR)

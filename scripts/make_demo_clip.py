@@ -1,6 +1,9 @@
 """Generate the bundled demo clip and its ground-truth events.
 
-    python scripts/make_demo_clip.py resources/demo/demo.mp4
+    python scripts/make_demo_clip.py foley_studio/resources/demo/demo.mp4
+
+The clip is package data (foley_studio/resources/, found through foley_studio.core.resources),
+so it ships in the wheel and the PyInstaller bundle; `make demo` rewrites it in place.
 
 Writes OUT.mp4 (640x360, 30 fps, 8 s, H.264 yuv420p + AAC 48 kHz mono) and, beside it,
 demo_events.json. Everything is deterministic (fixed seed, analytic physics), so the

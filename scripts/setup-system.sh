@@ -11,6 +11,7 @@ PACKAGES=(
   libgl1 libegl1 libopengl0 libxkbcommon0 libfontconfig1 libdbus-1-3  # Qt, even offscreen
   libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 # Qt xcb
   xvfb               # real-window checks and screenshots without a display
+  desktop-file-utils # desktop-file-validate: checks packaging/foley-studio.desktop in the tests
 )
 
 missing=()

@@ -13,12 +13,12 @@ import av
 import numpy as np
 import pytest
 
-from foley_studio.core import media
+from foley_studio.core import media, resources
 from foley_studio.core.rms import FRAME_RATE, RMS_MIN, rms_16k
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "resources" / "demo" / "demo.mp4"
-EVENTS = ROOT / "resources" / "demo" / "demo_events.json"
+DEMO = resources.demo_clip()
+EVENTS = resources.demo_events()
 SCRIPT = ROOT / "scripts" / "make_demo_clip.py"
 
 

@@ -1,5 +1,5 @@
 """The motion engine on the bundled demo clip: every contact an onset at its video frame,
-the camera pan and the drifting clouds silent (resources/demo, scripts/make_demo_clip.py).
+the camera pan and the drifting clouds silent (foley_studio/resources/demo, scripts/make_demo_clip.py).
 
 The clip: a red ball (34 px at 640 px width) bouncing four times with falling impact
 speeds, a box sliding off a shelf and landing, a block dropped from above the frame;
@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from foley_studio.core import resources
 from foley_studio.core.media import open_clip
 from foley_studio.core.metrics import onset_accuracy
 from foley_studio.core.rms import FRAME_RATE, RMS_MIN
 from foley_studio.engines.video2rms.motion import MotionEngine
 from foley_studio.engines.video2rms.onsets import envelope_onsets
 
-DEMO = Path(__file__).resolve().parent.parent / "resources" / "demo"
+DEMO = resources.demo_clip().parent
 VIDEO_FRAME = 1.0 / 30.0
 TAIL_S = 0.3  # an impact's decay takes this long to fall under -40 dBFS from -6 dBFS
 # nothing touches anything here: only the clouds drift (and the camera pans in the second)

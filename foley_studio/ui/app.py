@@ -21,8 +21,10 @@ import sys
 import time
 
 from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from foley_studio.core import resources
 from foley_studio.ui import theme
 from foley_studio.ui.dialogs import Dialogs
 from foley_studio.ui.document import Document
@@ -131,6 +133,9 @@ def run_gui(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("Foley Studio")
     app.setOrganizationName("foley-studio")
+    # ties the window to the installed foley-studio.desktop (Wayland app id, taskbar icon)
+    app.setDesktopFileName(resources.APP_ID)
+    app.setWindowIcon(app_icon())
     theme.apply(app)
     unattended = bool(args.screenshot or args.quit_after_render)
     window = MainWindow(default_prompt=args.prompt or DEFAULT_PROMPT,
@@ -164,6 +169,14 @@ def run_gui(args: argparse.Namespace) -> int:
         code = 0 if window._closed else loop.exec()
     window.shutdown()
     return run.exit_code if run is not None else code
+
+
+def app_icon() -> QIcon:
+    """The app icon at every bundled size; Qt picks the closest one for each use."""
+    icon = QIcon()
+    for size in resources.ICON_SIZES:  # bitmaps: they need no SVG image plugin
+        icon.addFile(str(resources.icon_png(size)))
+    return icon
 
 
 def _stamp_first_frame(window: MainWindow) -> None:

@@ -1,14 +1,20 @@
 """A dark, legible look: Fusion style, a dark palette, a small stylesheet, pyqtgraph colours.
 
+The stylesheet is resources/theme/dark.qss, with the colours below filled in.
+
 Dark because the picture is the subject: a bright frame around video makes it look
 washed out. Contrast stays high (text ~ #e6e6e6 on ~ #202226) so small labels stay legible.
 """
 
 from __future__ import annotations
 
+from string import Template
+
 import pyqtgraph as pg
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
+
+from foley_studio.core import resources
 
 BACKGROUND = "#1b1d21"
 PANEL = "#24272c"
@@ -18,24 +24,17 @@ MUTED_TEXT = "#9aa0a8"
 ACCENT = "#f0a030"  # the envelope's colour, reused for selection so the eye links them
 HIGHLIGHT = "#3d6fb6"
 
-STYLESHEET = f"""
-QWidget {{ font-size: 10pt; }}
-QToolTip {{ color: {TEXT}; background: {PANEL}; border: 1px solid #444; }}
-QFrame#TrackRow {{ background: {PANEL}; border: 1px solid #33373d; border-radius: 4px; }}
-QFrame#TrackRow[selected="true"] {{ border: 1px solid {ACCENT}; }}
-QLabel#sectionTitle {{ font-weight: bold; color: {TEXT}; }}
-QLabel#renderStatus {{ color: {MUTED_TEXT}; font-size: 9pt; }}
-QToolButton {{ padding: 3px 7px; border: 1px solid #3a3e45; border-radius: 3px; background: {PANEL}; }}
-QToolButton:checked {{ background: {HIGHLIGHT}; border-color: #5b8bd6; }}
-QToolButton:hover {{ border-color: #6a707a; }}
-QToolButton#toggleMute:checked {{ background: #b84a3a; }}
-QToolButton#toggleSolo:checked {{ background: #b89a2a; color: #111; }}
-QPushButton {{ padding: 4px 10px; }}
-QPushButton#autoGenerate {{ background: {ACCENT}; color: #111; font-weight: bold; border-radius: 3px; }}
-QPushButton#autoGenerate:disabled {{ background: #5a4a30; color: #999; }}
-QStatusBar QLabel {{ color: {MUTED_TEXT}; padding: 0 6px; }}
-QLabel#timecode {{ font-family: monospace; font-size: 13pt; color: {TEXT}; padding: 0 8px; }}
-"""
+# the stylesheet is a resource file (resources/theme/dark.qss) so it can be edited as
+# QSS; its placeholders ($ before a name) are these colours
+COLOURS = {
+    "BACKGROUND": BACKGROUND, "PANEL": PANEL, "BASE": BASE, "TEXT": TEXT,
+    "MUTED_TEXT": MUTED_TEXT, "ACCENT": ACCENT, "HIGHLIGHT": HIGHLIGHT,
+}
+
+
+def stylesheet() -> str:
+    """The bundled stylesheet with the colours filled in (an unknown placeholder raises)."""
+    return Template(resources.read_text(*resources.STYLESHEET)).substitute(COLOURS)
 
 
 def dark_palette() -> QPalette:
@@ -66,5 +65,5 @@ def dark_palette() -> QPalette:
 def apply(app: QApplication) -> None:
     app.setStyle("Fusion")  # the one style that honours a palette the same on every OS
     app.setPalette(dark_palette())
-    app.setStyleSheet(STYLESHEET)
+    app.setStyleSheet(stylesheet())
     pg.setConfigOptions(background=BASE, foreground=MUTED_TEXT, antialias=True)

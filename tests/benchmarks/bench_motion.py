@@ -7,7 +7,7 @@ Decode-only and analysis-only rows show where the time goes; wall-clock numbers 
 shared machine move with its load, so the load average and CPU time are reported too.
 
 Accuracy: the demo clip's envelope onsets (onsets.envelope_onsets) against the contact
-times in resources/demo/demo_events.json: onset Acc (core.metrics, 0.1 s tolerance), the
+times in foley_studio/resources/demo/demo_events.json: onset Acc (core.metrics, 0.1 s tolerance), the
 mean timing error of the contacts found, and how many are within one video frame.
 """
 
@@ -17,14 +17,15 @@ import json
 import os
 import tempfile
 import time
-from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 
+from foley_studio.core import resources
+
 W, H, FPS, SECONDS = 640, 360, 30, 10.0
-DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
+DEMO = resources.demo_clip().parent
 
 
 def _scene(n: int) -> list[np.ndarray]:

@@ -9,9 +9,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from foley_studio.core import project as project_io
+from foley_studio.core import resources
 from foley_studio.core.envelope import Envelope
 
-DEMO = os.path.join(os.path.dirname(__file__), "..", "..", "resources", "demo", "demo.mp4")
+DEMO = str(resources.root().joinpath(*resources.DEMO_CLIP))  # skipped below when absent
 
 
 def auto_generate(w, qtbot):
