@@ -42,7 +42,22 @@ def add_train_parser(subparsers: argparse._SubParsersAction, parents: list[argpa
     return models
 
 
+# what each trainer imports when it runs; checked first so that an install without the
+# neural extra (or the packaged app, which leaves torch out) gets one line, not a traceback
+NEEDS: dict[str, tuple[str, ...]] = {
+    "video2rms": ("torch", "safetensors"),
+    "controlnet": ("torch", "diffusers", "transformers", "safetensors"),
+}
+
+
 def run_train(args: argparse.Namespace) -> int:
+    from foley_studio.core.errors import EngineError
+    from foley_studio.engines.weights import NEURAL_INSTALL_HINT, missing_packages
+
+    missing = missing_packages(NEEDS.get(args.train_model, ()))
+    if missing:
+        raise EngineError(f"training {args.train_model} needs {', '.join(missing)}, which this installation "
+                          f"lacks ({NEURAL_INSTALL_HINT})")
     _, run = TRAINERS[args.train_model]
     return _resolve(run)(args)
 

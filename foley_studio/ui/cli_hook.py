@@ -40,8 +40,19 @@ def add_gui_parser(subparsers, parents=()) -> argparse.ArgumentParser:
     return p
 
 
+GUI_PACKAGES = ("PySide6", "pyqtgraph", "superqt", "sounddevice")
+
+
 def run(args: argparse.Namespace) -> int:
     """Start the editor with parsed arguments; returns the process exit status."""
+    import importlib.util
+
+    from foley_studio.core.errors import FoleyError
+
+    missing = [p for p in GUI_PACKAGES if importlib.util.find_spec(p) is None]
+    if missing:  # a headless install: one line, not an ImportError traceback
+        raise FoleyError(f"the editor needs {', '.join(missing)}, which this installation lacks "
+                         "(pip install 'foley-studio[gui]')")
     # PortAudio probes the sound system while Qt loads (audio_output is Qt-free)
     prefetch = importlib.import_module("foley_studio.ui.audio_output").prefetch_backend()
     app = importlib.import_module("foley_studio.ui.app")

@@ -75,6 +75,10 @@ class LearnedEngine:
         self._device = None
 
     def available(self) -> tuple[bool, str]:
+        # packages first: without torch even good weights cannot run (the packaged app leaves it out)
+        for package in ("torch", "safetensors"):
+            if importlib.util.find_spec(package) is None:
+                return False, f"the learned engine needs the '{package}' package (pip install 'foley-studio[neural]')"
         if self.weights is None:
             return False, (f"no weights: pass --weights CKPT (a {WEIGHTS_FILE} from `foley-studio train "
                            f"video2rms`) or set {WEIGHTS_ENV} to the folder holding it")
@@ -82,9 +86,6 @@ class LearnedEngine:
             read_config(self.weights)
         except EngineError as exc:
             return False, str(exc)
-        for package in ("torch", "safetensors"):
-            if importlib.util.find_spec(package) is None:
-                return False, f"{self.weights}: needs the '{package}' package (pip install 'foley-studio[neural]')"
         return True, ""
 
     def _load(self):
