@@ -13,6 +13,8 @@ import sys
 from foley_studio.argtypes import positive_int, seed
 
 EXIT_BAD_INPUT = 2
+AUDIO_PROMPT_HELP = ("timbre from a reference sound instead of the text prompt (engines that support it, "
+                     "such as controlnet with the CLAP audio branch)")
 
 
 def _roi(text: str) -> tuple[int, int, int, int]:
@@ -61,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--engine", default=None, help="RMS2Sound engine id (default: palette)")
     g.add_argument("--video-engine", default=None, help="Video2RMS engine id (default: motion)")
     g.add_argument("--roi", type=_roi, help="region of interest X,Y,W,H in video pixels")
+    g.add_argument("--audio-prompt", metavar="FILE", help=AUDIO_PROMPT_HELP + " for every track")
     _export_args(g)
     g.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
 
@@ -78,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rn = sub.add_parser("render", parents=[common], help="render audio that follows an envelope CSV")
     rn.add_argument("--envelope", required=True, help="envelope CSV (time,rms at 125 rows/s)")
-    rn.add_argument("--prompt", required=True)
+    rn.add_argument("--prompt", help="text prompt (its timbre); required unless --audio-prompt is given")
+    rn.add_argument("--audio-prompt", metavar="FILE", help=AUDIO_PROMPT_HELP)
     rn.add_argument("--seed", type=seed, default=0)
     rn.add_argument("--sample-rate", type=positive_int, default=48_000)
     rn.add_argument("--bit-depth", type=int, choices=(16, 24, 32), default=24)

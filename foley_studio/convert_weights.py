@@ -7,6 +7,12 @@ folder the `controlnet` engine reads (components.py): config.json + safetensors 
 component. Each component is loaded into its class with strict=True before it is written,
 so a missing or mis-shaped tensor stops the conversion with one line naming the file.
 
+When the AudioLDM checkpoint also holds CLAP's audio branch (HTSAT, under
+cond_stage_model.model.audio_branch.*), it is written as audio_encoder/
+(ClapAudioModelWithProjection + the ClapFeatureExtractor settings that fit it), which the
+engine uses for audio prompts (clap_audio_keymap.py). Without it the conversion goes on,
+prints a note, and the folder serves text prompts only.
+
 The checkpoints hold no tokenizer: the CLAP text branch uses RoBERTa's. It comes from
 --tokenizer DIR (a folder with vocab.json + merges.txt or tokenizer.json, such as
 laion/clap-htsat-unfused or roberta-base), else from the local Hugging Face cache of one
@@ -18,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from typing import Any, Callable
 
 from foley_studio.core.errors import EngineError, OutputError
@@ -26,6 +33,8 @@ from foley_studio.engines.weights import describe_load_error, first_line, torch_
 TOKENIZER_CACHE_IDS = ("laion/clap-htsat-unfused", "roberta-base")
 # AudioLDM's noise schedule (its config: linear_start, linear_end, timesteps); LDM's
 # "linear" schedule is diffusers' "scaled_linear"
+# buffers a target model computes from its config; filled in where a source did not store them
+DERIVED_BUFFERS = ("position_ids", "token_type_ids", "relative_position_index", "num_batches_tracked")
 SCHEDULER = {"num_train_timesteps": 1000, "beta_start": 0.0015, "beta_end": 0.0195,
              "beta_schedule": "scaled_linear", "steps_offset": 1, "clip_sample": False,
              "set_alpha_to_one": False, "prediction_type": "epsilon"}
@@ -53,7 +62,7 @@ def _build(cls_name: str, make: Callable[[], Any], state: dict, source: str) -> 
     model = make()
     expected = model.state_dict()
     for key, value in expected.items():  # buffers the originals never stored
-        if key not in state and key.endswith(("position_ids", "token_type_ids")):
+        if key not in state and key.endswith(DERIVED_BUFFERS):
             state[key] = value
     try:
         model.load_state_dict(state, strict=True)
@@ -89,7 +98,7 @@ def convert(audioldm_ckpt: str | os.PathLike, controlnet_pth: str | os.PathLike,
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import ClapTextConfig, ClapTextModelWithProjection, SpeechT5HifiGan, SpeechT5HifiGanConfig
 
-    from foley_studio.engines.rms2sound.controlnet import keymap
+    from foley_studio.engines.rms2sound.controlnet import clap_audio_keymap, keymap
     from foley_studio.engines.rms2sound.controlnet.model import RMSControlNet
 
     say = progress or (lambda message: None)
@@ -112,6 +121,13 @@ def convert(audioldm_ckpt: str | os.PathLike, controlnet_pth: str | os.PathLike,
     vae_cfg, vae_sd = _map(keymap.vae, sd, source=ckpt)
     text_cfg, text_sd = _map(keymap.clap_text, sd, source=ckpt)
     voc_cfg, voc_sd = _map(keymap.vocoder, sd, source=ckpt)
+    notes, audio = [], None
+    absent = clap_audio_keymap.absent_reason(sd)
+    if absent:  # the engine then refuses audio prompts with one line; text prompts work as before
+        notes.append(f"no audio_encoder/ written ({os.path.basename(ckpt)}: {absent}); audio prompts will be "
+                     "unavailable, text prompts work")
+    else:
+        audio = _map(clap_audio_keymap.clap_audio, sd, source=ckpt)
     del sd, cn
 
     models = {
@@ -122,19 +138,33 @@ def convert(audioldm_ckpt: str | os.PathLike, controlnet_pth: str | os.PathLike,
                                lambda: ClapTextModelWithProjection(ClapTextConfig(**text_cfg)), text_sd, ckpt),
         "vocoder": _build("SpeechT5HifiGan", lambda: SpeechT5HifiGan(SpeechT5HifiGanConfig(**voc_cfg)), voc_sd, ckpt),
     }
+    if audio is not None:
+        from transformers import ClapAudioConfig, ClapAudioModelWithProjection
+
+        audio_cfg, audio_sd = audio
+        models["audio_encoder"] = _build("ClapAudioModelWithProjection",
+                                         lambda: ClapAudioModelWithProjection(ClapAudioConfig(**audio_cfg)),
+                                         audio_sd, ckpt)
     if len(tok) > text_cfg["vocab_size"]:
         raise EngineError(f"the tokenizer has {len(tok)} tokens, the CLAP text branch {text_cfg['vocab_size']}",
                           getattr(tok, "name_or_path", None) or "tokenizer")
     # RoBERTa positions start after the padding index: two fewer than the table holds
     tok.model_max_length = min(int(tok.model_max_length), text_cfg["max_position_embeddings"] - 2)
 
-    summary: dict[str, Any] = {"out_dir": out, "components": {}}
+    summary: dict[str, Any] = {"out_dir": out, "components": {}, "notes": notes}
     for name, model in models.items():
         say(f"writing {name}/")
         target = os.path.join(out, name)
         shutil.rmtree(target, ignore_errors=True)
         model.save_pretrained(target, safe_serialization=True)
         summary["components"][name] = sum(p.numel() for p in model.parameters())
+    if audio is not None:  # the feature extractor's settings travel with the branch they fit
+        from transformers import ClapFeatureExtractor
+
+        ClapFeatureExtractor(**clap_audio_keymap.feature_extractor_config(audio[0])).save_pretrained(
+            os.path.join(out, "audio_encoder"))
+    else:
+        shutil.rmtree(os.path.join(out, "audio_encoder"), ignore_errors=True)  # none left from an --overwrite
     shutil.rmtree(os.path.join(out, "tokenizer"), ignore_errors=True)
     tok.save_pretrained(os.path.join(out, "tokenizer"))
     DDIMScheduler(**SCHEDULER).save_pretrained(os.path.join(out, "scheduler"))
@@ -175,6 +205,8 @@ def run_convert(args) -> int:
     say = (lambda message: None) if quiet else (lambda message: print(f"convert-weights: {message}", flush=True))
     summary = convert(args.audioldm_ckpt, args.controlnet_pth, out, tokenizer=getattr(args, "tokenizer", None),
                       overwrite=bool(getattr(args, "overwrite", False)), progress=say)
+    for note in summary.get("notes", []):  # shown even with -q: the output lacks a component
+        print(f"convert-weights: note: {note}", file=sys.stderr, flush=True)
     if not quiet:
         for name, count in summary["components"].items():
             print(f"  {name:<13} {count / 1e6:8.1f} M parameters")

@@ -171,3 +171,16 @@ def test_render_with_the_controlnet_engine_and_a_weights_folder(tmp_path, capsys
     code, _, err = run(capsys, "render", "--envelope", str(env), "--prompt", "door", "--engine", "controlnet",
                        "--weights", str(tmp_path / "missing"), "-o", str(tmp_path / "x.wav"))
     assert code == 2 and "missing" in err and len(err.strip().splitlines()) == 1
+
+
+def test_engine_info_comes_from_the_class_without_building_the_engine(monkeypatch):
+    from foley_studio.engines import registry
+    from foley_studio.engines.rms2sound.palette import PaletteEngine
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("engine_info built an engine")
+
+    monkeypatch.setattr(registry, "create", refuse)
+    assert registry.engine_info("palette") is PaletteEngine.info
+    assert registry.engine_info("controlnet").supports_audio_prompt
+    assert not registry.engine_info("palette").supports_audio_prompt

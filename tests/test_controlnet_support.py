@@ -116,6 +116,40 @@ def write_folder(root: str, transformers_per_attention: int = 1, seed: int = 0) 
     return root
 
 
+# HTSAT-tiny's geometry (256 spectrogram side, 64 mels, 4x4 patches, window 8, so real 10 s
+# features fit) with 8 channels; its 16-d projection matches TINY_UNET's FiLM input
+TINY_AUDIO = dict(patch_embeds_hidden_size=8, depths=[1, 1], num_attention_heads=[1, 2], window_size=8,
+                  spec_size=256, num_mel_bins=64, patch_size=4, patch_stride=[4, 4], hidden_size=16,
+                  projection_dim=16, enable_fusion=False)
+
+
+def write_audio_encoder(root: str, seed: int = 0) -> str:
+    """Add a tiny random CLAP audio branch (audio_encoder/) to a weights folder, as convert-weights writes it."""
+    from transformers import ClapAudioConfig, ClapAudioModelWithProjection, ClapFeatureExtractor
+
+    from foley_studio.engines.rms2sound.controlnet.clap_audio_keymap import feature_extractor_config
+
+    torch.manual_seed(seed + 5)
+    model = ClapAudioModelWithProjection(ClapAudioConfig(**TINY_AUDIO))
+    folder = os.path.join(root, "audio_encoder")
+    model.save_pretrained(folder)
+    ClapFeatureExtractor(**feature_extractor_config(TINY_AUDIO)).save_pretrained(folder)
+    return root
+
+
+def write_sound(path, seconds: float, sr: int, seed: int, channels: int = 1) -> str:
+    """A decaying tone with a little noise: a reference sound for audio prompts."""
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    x = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 2000) * t) * np.exp(-rng.uniform(1, 8) * (t % 0.5))
+    x = x + 0.05 * rng.standard_normal(len(t))
+    sf.write(str(path), np.stack([x] * channels, axis=1) if channels > 1 else x, sr)
+    return str(path)
+
+
 def sine_envelope(seconds: float, seed: int = 0):
     """A bumpy loudness curve at 125 Hz."""
     import numpy as np

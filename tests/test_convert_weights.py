@@ -20,7 +20,7 @@ pytest.importorskip("diffusers")
 
 from foley_studio.convert_weights import add_convert_parser, convert, run_convert  # noqa: E402
 from foley_studio.core.errors import EngineError, OutputError  # noqa: E402
-from tests.test_controlnet_support import sine_envelope, write_tokenizer  # noqa: E402
+from tests.test_controlnet_support import sine_envelope, write_sound, write_tokenizer  # noqa: E402
 
 MC, MULT, LAYERS, FILM = 32, (1, 2), 1, 16  # model_channels, channel_mult, num_res_blocks, CLAP dim
 ATTN = (False, True)  # attention at the second level only (AudioLDM: all but the first)
@@ -320,6 +320,43 @@ def test_converted_folder_renders(converted):
     assert len(audio) == 16_000 and np.all(np.isfinite(audio.samples))
 
 
+def test_without_the_audio_branch_a_note_and_no_audio_encoder(converted):
+    out, summary = converted
+    assert not os.path.exists(os.path.join(out, "audio_encoder")) and "audio_encoder" not in summary["components"]
+    assert len(summary["notes"]) == 1
+    note = summary["notes"][0]
+    assert "no audio_encoder/ written" in note and "audioldm-s-full.ckpt" in note and "no CLAP audio branch" in note
+
+
+def test_audio_branch_converts_to_audio_encoder(tmp_path, sources):
+    import json
+
+    from safetensors.torch import load_file
+
+    from foley_studio.engines.rms2sound.controlnet.engine import ControlNetEngine
+    from tests.test_clap_audio_keymap import official_htsat
+
+    _, pth, tok, ckpt, _ = sources
+    htsat, pairs = official_htsat(torch.Generator().manual_seed(5))
+    torch.save({"state_dict": {**ckpt, **htsat}}, tmp_path / "with-audio.ckpt")
+    out = tmp_path / "w"
+    summary = convert(tmp_path / "with-audio.ckpt", pth, out, tokenizer=tok)
+    assert summary["notes"] == [] and summary["components"]["audio_encoder"] > 0
+    got = load_file(out / "audio_encoder" / "model.safetensors")
+    for orig, targets in pairs:  # every official tensor where the keymap test's table says, unchanged
+        for target, part in targets:
+            assert torch.equal(got[target], htsat[orig] if part is None else htsat[orig][part]), target
+    features = json.loads((out / "audio_encoder" / "preprocessor_config.json").read_text())
+    assert (features["sampling_rate"], features["fft_window_size"], features["hop_length"]) == (48_000, 1024, 480)
+    assert (features["feature_size"], features["frequency_min"], features["frequency_max"]) == (64, 50, 14_000)
+    assert "audio_encoder" in json.loads((out / "model_index.json").read_text())["components"]
+    # the folder serves audio prompts: its embedding is the UNet's FiLM size
+    engine = ControlNetEngine(weights=str(out), audio_prompt=write_sound(tmp_path / "ref.wav", 1.0, 48_000, 3))
+    assert engine.available() == (True, "")
+    c = engine.components()
+    assert engine._condition(c, "", engine._timbre("")).shape == (2, FILM)
+
+
 def test_crafted_pickle_is_refused(tmp_path, sources):
     marker = tmp_path / "ran"
 
@@ -385,4 +422,5 @@ def test_cli_functions(tmp_path, sources, monkeypatch, capsys):
     monkeypatch.setenv("FOLEY_STUDIO_WEIGHTS", str(tmp_path / "env"))
     args = parser.parse_args(["convert-weights", ckpt, pth, "--tokenizer", tok, "-q"])
     assert run_convert(args) == 0
+    assert "convert-weights: note: no audio_encoder/ written" in capsys.readouterr().err  # even with -q
     assert (tmp_path / "env" / "audioldm-controlnet" / "unet" / "config.json").is_file()

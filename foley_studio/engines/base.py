@@ -34,6 +34,8 @@ class EngineInfo:
     devices: tuple[str, ...] = ("cpu",)
     description: str = ""
     supports_span: bool = False
+    # render() conditions on a reference sound given as engine parameter "audio_prompt" (a file path)
+    supports_audio_prompt: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +47,7 @@ class EngineInfo:
             "devices": list(self.devices),
             "description": self.description,
             "supports_span": self.supports_span,
+            "supports_audio_prompt": self.supports_audio_prompt,
         }
 
 

@@ -54,6 +54,16 @@ def create(engine_id: str, **params: Any) -> Any:
         raise EngineError(f"engine '{engine_id}': bad parameters ({exc})") from None
 
 
+def engine_info(engine_id: str) -> Any:
+    """An engine's EngineInfo, from its class when it declares one (building palette takes
+    seconds: it loads the prompt encoder), else from a default-built instance."""
+    if engine_id in BUILTINS:
+        info = getattr(_load(BUILTINS[engine_id]), "info", None)
+        if info is not None:
+            return info
+    return create(engine_id).info
+
+
 def describe_all() -> list[dict[str, Any]]:
     """Every engine's info plus whether it can run here (and why not)."""
     out = []

@@ -9,6 +9,7 @@ A diffusers-style folder, as `foley-studio convert-weights` writes it:
     text_encoder/  ClapTextModelWithProjection  config.json, model.safetensors
     tokenizer/     RoBERTa tokenizer       tokenizer.json or vocab.json + merges.txt
     scheduler/     DDIMScheduler           scheduler_config.json
+    audio_encoder/ ClapAudioModelWithProjection  optional: audio prompts (audio_prompt.py)
 
 Only safetensors are read (no pickle), always with local_files_only=True. The layout and
 config checks read JSON only, so `available()` stays cheap and never imports torch.
@@ -125,6 +126,8 @@ class Components:
     dtype: Any
     latent_channels: int
     latent_bins: int
+    root: str = ""
+    audio_encoder: Any = None  # loaded on the first audio prompt (audio_prompt.AudioPromptEncoder)
 
 
 def resolve_device(device: str) -> str:
@@ -204,7 +207,7 @@ def load(root: str, device: str = "auto", dtype: str = "auto") -> Components:
         raise EngineError(f"controlnet: cannot use device {dev!r} ({describe_load_error(exc)})") from None
     return Components(tokenizer=tokenizer, scheduler_config=_config(root, "scheduler", "scheduler_config.json"),
                       device=torch.device(dev), dtype=dt, latent_channels=int(models["unet"].config.in_channels),
-                      latent_bins=latent_bins(root), **models)
+                      latent_bins=latent_bins(root), root=root, **models)
 
 
 def encode_prompts(c: Components, prompts: list[str]):
