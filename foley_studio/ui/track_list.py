@@ -7,12 +7,13 @@ document's trackChanged events, so undo/redo and edits made elsewhere show up he
 
 from __future__ import annotations
 
+import os
 import random
 from functools import lru_cache
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QDoubleSpinBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit,
+    QComboBox, QDoubleSpinBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel, QLineEdit,
     QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget,
 )
 
@@ -20,6 +21,25 @@ from foley_studio.core.project import Track
 from foley_studio.ui.document import Document
 
 SEED_MAX = 2**31 - 1  # QSpinBox is 32-bit signed; the project allows more, takes stay below
+AUDIO_PROMPT = "audio_prompt"  # the engine parameter holding a reference sound's path
+SOUND_FILES = "Sounds (*.wav *.flac *.ogg *.aif *.aiff *.mp3);;All files (*)"
+
+
+def pick_sound_file(parent: QWidget) -> str:
+    """The file dialog for a reference sound ('' when cancelled); tests replace it."""
+    path, _ = QFileDialog.getOpenFileName(parent, "Timbre from a sound file", "", SOUND_FILES)
+    return path
+
+
+@lru_cache(maxsize=None)
+def takes_audio_prompt(engine_id: str) -> bool:
+    """Whether the engine conditions on a reference sound (read from its class, not built)."""
+    from foley_studio.engines import registry
+
+    try:
+        return bool(getattr(registry.engine_info(engine_id), "supports_audio_prompt", False))
+    except Exception:  # an unknown or broken engine simply offers no sound-file timbre
+        return False
 
 
 @lru_cache(maxsize=1)
@@ -99,7 +119,16 @@ class TrackRow(QFrame):
         self.prompt = QLineEdit(self)
         self.prompt.setPlaceholderText("Describe the sound, e.g. 'footsteps on gravel'")
         self.prompt.setToolTip("Text prompt: the timbre of this track (Enter re-renders)")
-        grid.addWidget(self.prompt, 1, 0, 1, 3)
+        self.sound = QToolButton(self)
+        self.sound.setText("♪")
+        self.sound.setObjectName("audioPromptButton")
+        self.sound_chip = QToolButton(self)  # "<file name> ✕": click to go back to the text prompt
+        self.sound_chip.setObjectName("audioPromptChip")
+        prompt_row = QHBoxLayout()
+        prompt_row.addWidget(self.prompt, 1)
+        prompt_row.addWidget(self.sound_chip)
+        prompt_row.addWidget(self.sound)
+        grid.addLayout(prompt_row, 1, 0, 1, 3)
 
         self.seed = QSpinBox(self)
         self.seed.setRange(0, SEED_MAX)
@@ -125,6 +154,8 @@ class TrackRow(QFrame):
         self.prompt.editingFinished.connect(lambda: self._commit_text("prompt", self.prompt))
         self.seed.valueChanged.connect(lambda v: doc.set_track_field(tid, "seed", int(v)))
         self.take.clicked.connect(self.new_take)
+        self.sound.clicked.connect(self.choose_sound)
+        self.sound_chip.clicked.connect(lambda: self.set_audio_prompt(None))
         self.engine.activated.connect(lambda _i: doc.set_track_field(tid, "engine", self.engine.currentData()))
         self.gain.valueChanged.connect(lambda v: doc.set_track_field(tid, "gain_db", float(v)))
         self.mute.toggled.connect(lambda on: doc.set_track_field(tid, "mute", bool(on)))
@@ -136,6 +167,21 @@ class TrackRow(QFrame):
     def _commit_text(self, field: str, edit: QLineEdit) -> None:
         edit.setModified(False)  # committed: later refreshes may overwrite it again
         self.doc.set_track_field(self.track_id, field, edit.text())
+
+    def choose_sound(self) -> None:
+        path = pick_sound_file(self)
+        if path:
+            self.set_audio_prompt(os.path.abspath(path))
+
+    def set_audio_prompt(self, path: str | None) -> None:
+        """One undo step: the track's timbre from this sound file (None: from the text again)."""
+        params = dict(self.doc.track(self.track_id).engine_params)
+        if path:
+            params[AUDIO_PROMPT] = path
+        else:
+            params.pop(AUDIO_PROMPT, None)
+        label = "Timbre from sound file" if path else "Timbre from text"
+        self.doc.set_track_field(self.track_id, "engine_params", params, label)
 
     def new_take(self) -> None:
         seed = random.randrange(SEED_MAX)
@@ -158,6 +204,21 @@ class TrackRow(QFrame):
             widget.blockSignals(True)
             setter(value)
             widget.blockSignals(False)
+        self._show_audio_prompt(t)
+
+    def _show_audio_prompt(self, t: Track) -> None:
+        path = t.engine_params.get(AUDIO_PROMPT)
+        capable = takes_audio_prompt(t.engine)
+        self.sound.setEnabled(capable)
+        self.sound.setToolTip("Timbre from a sound file (replaces the text prompt)" if capable else
+                              "Timbre from a sound file: choose an engine that takes one (controlnet with "
+                              "the CLAP audio branch)")
+        self.sound_chip.setVisible(bool(path))
+        if path:
+            self.sound_chip.setText(f"{os.path.basename(str(path))} ✕")
+            self.sound_chip.setToolTip(f"Timbre from {path}; click to use the text prompt again")
+        self.prompt.setPlaceholderText("Label for the sound file's timbre" if path
+                                       else "Describe the sound, e.g. 'footsteps on gravel'")
 
     def set_selected(self, on: bool) -> None:
         self.setProperty("selected", on)

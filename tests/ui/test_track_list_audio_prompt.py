@@ -1,0 +1,67 @@
+"""The track row's "timbre from a sound file": offered only by engines that take an audio
+prompt, one undo step to set and to clear, shown as a chip with the file's name."""
+
+import numpy as np
+import pytest
+
+from foley_studio.core.envelope import Envelope
+from foley_studio.core.project import Project, Track
+from foley_studio.ui import track_list
+from foley_studio.ui.document import SOUND_FIELDS, Document
+from foley_studio.ui.track_list import TrackList
+
+
+@pytest.fixture
+def rows(qtbot, tmp_path):
+    env = Envelope(np.full(250, 0.1, np.float32))
+    project = Project(duration=2.0, tracks=[
+        Track(id="n", name="Neural", prompt="door", engine="controlnet", envelope=env),
+        Track(id="p", name="Palette", prompt="steps", engine="palette", envelope=env)])
+    doc = Document(project, recovery_dir=str(tmp_path / "rec"), autosave_ms=0)
+    view = TrackList(doc)
+    qtbot.addWidget(view)
+    view.show()
+    yield doc, view.rows
+    view.close()  # the view holds the rows: keep it alive until the test ends
+
+
+def test_only_engines_that_take_a_sound_offer_it(rows):
+    _, r = rows
+    assert r["n"].sound.isEnabled()
+    assert not r["p"].sound.isEnabled() and "choose an engine" in r["p"].sound.toolTip()
+    assert not r["n"].sound_chip.isVisible()
+
+
+def test_choosing_a_sound_is_one_undo_step_and_the_chip_clears_it(rows, monkeypatch, tmp_path):
+    doc, r = rows
+    sound = tmp_path / "creaky door.wav"
+    sound.write_bytes(b"RIFF")
+    monkeypatch.setattr(track_list, "pick_sound_file", lambda parent: str(sound))
+    r["n"].sound.click()
+    assert doc.track("n").engine_params == {"audio_prompt": str(sound)}
+    assert doc.undo_stack.count() == 1 and doc.undo_stack.text(0) == "Timbre from sound file"
+    assert r["n"].sound_chip.isVisible() and r["n"].sound_chip.text().startswith("creaky door.wav")
+    assert "engine_params" in SOUND_FIELDS  # so the change re-renders the track
+
+    r["n"].sound_chip.click()
+    assert doc.track("n").engine_params == {} and not r["n"].sound_chip.isVisible()
+    doc.undo_stack.undo()
+    assert doc.track("n").engine_params == {"audio_prompt": str(sound)} and r["n"].sound_chip.isVisible()
+    doc.undo_stack.undo()
+    assert doc.track("n").engine_params == {}
+
+
+def test_cancelling_the_dialog_changes_nothing(rows, monkeypatch):
+    doc, r = rows
+    monkeypatch.setattr(track_list, "pick_sound_file", lambda parent: "")
+    r["n"].sound.click()
+    assert doc.track("n").engine_params == {} and doc.undo_stack.count() == 0
+
+
+def test_other_engine_settings_survive(rows, monkeypatch, tmp_path):
+    doc, r = rows
+    doc.set_track_field("n", "engine_params", {"steps": 50})
+    monkeypatch.setattr(track_list, "pick_sound_file", lambda parent: str(tmp_path / "a.wav"))
+    r["n"].sound.click()
+    r["n"].sound_chip.click()
+    assert doc.track("n").engine_params == {"steps": 50}
