@@ -59,9 +59,10 @@ def cmd_generate(args) -> int:
     from foley_studio.core.export import export_project
     from foley_studio.engines import registry
 
+    audio_prompt = _audio_prompt(args, args.engine or registry.DEFAULT_RMS2SOUND)
     specs = []
-    if args.prompt:
-        specs.append(pipeline.TrackSpec("Foley", args.prompt))
+    if args.prompt or (audio_prompt and not args.track):  # a reference sound alone makes one track
+        specs.append(pipeline.TrackSpec("Foley", args.prompt or ""))
     specs += [pipeline.TrackSpec(name, prompt) for name, prompt in args.track]
     if not specs:
         raise FoleyError("give at least one --prompt or --track NAME=PROMPT")
@@ -82,14 +83,18 @@ def cmd_generate(args) -> int:
         args.video, envelope, specs, seed=args.seed,
         engine_id=args.engine or registry.DEFAULT_RMS2SOUND,
         duration=clip.info.duration, sample_rate=args.sample_rate,
-        fingerprint=media.fingerprint(args.video),
+        fingerprint=clip.fingerprint,  # of the file as probed, not as it may be by now
     )
+    if audio_prompt:  # engine parameters are per track; the flag sets every track's
+        for track in project.tracks:
+            track.engine_params["audio_prompt"] = audio_prompt
     t0 = time.perf_counter()
     with progress_bar("render", args.quiet) as bar:
         renders = pipeline.render_tracks(project, progress=bar)
     timings["render_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    clip.check_unchanged()  # the MP4 copies the picture: it must be the one the envelope is from
     with progress_bar("export", args.quiet) as bar:
         result = export_project(project, renders, out_dir, clip.info.duration, clip.path,
                                 _export_options(args), base_name="foley", progress=bar)
@@ -186,16 +191,36 @@ def cmd_render(args) -> int:
     from foley_studio.core.envelope_csv import read_csv
 
     _writable_file(args.output)
+    audio_prompt = _audio_prompt(args, args.engine)
     envelope = read_csv(args.envelope)
-    if not args.prompt.strip():
-        raise FoleyError("the prompt is empty")
-    engine = pipeline.create_engine(args.engine, {"weights": args.weights} if args.weights else {})
+    if not (args.prompt or "").strip() and not audio_prompt:
+        raise FoleyError("the prompt is empty" if args.prompt is not None
+                         else "give --prompt TEXT or --audio-prompt FILE")
+    params = {"weights": args.weights} if args.weights else {}
+    engine = pipeline.create_engine(args.engine, {**params, "audio_prompt": audio_prompt} if audio_prompt else params)
     with progress_bar("render", args.quiet) as bar:
-        audio = engine.render(envelope, args.prompt, args.seed, args.sample_rate, progress=bar)
+        audio = engine.render(envelope, args.prompt or "", args.seed, args.sample_rate, progress=bar)
     with atomic_output(args.output) as tmp:
         write_wav(tmp, audio, args.bit_depth)
     _say(args, f"Wrote {audio.duration:.2f} s at {audio.sr} Hz to {args.output}")
     return 0
+
+
+def _audio_prompt(args, engine_id: str) -> str | None:
+    """--audio-prompt as an absolute path (engine_params["audio_prompt"]), checked before any long work."""
+    path = getattr(args, "audio_prompt", None)
+    if not path:
+        return None
+    from foley_studio.core.errors import AudioFileError, EngineError
+    from foley_studio.engines import registry
+
+    info = registry.engine_info(engine_id)
+    if not getattr(info, "supports_audio_prompt", False):
+        raise EngineError(f"engine '{engine_id}' does not take an audio prompt (--audio-prompt); use --engine "
+                          "controlnet with weights that include the CLAP audio branch, or a text --prompt")
+    if not os.path.isfile(path):
+        raise AudioFileError("audio prompt: file not found", path)
+    return os.path.abspath(path)
 
 
 def cmd_render_project(args) -> int:

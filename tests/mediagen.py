@@ -202,3 +202,68 @@ def write_mp3_with_cover(path: str | os.PathLike, duration: float = 1.0, sr: int
             out.mux(sound.encode(frame))
         out.mux(sound.encode(None))
     return path
+
+
+# --- hostile files (issue 5): broken, odd or not media at all ---------------------------
+
+
+def mp4_boxes(path: str | os.PathLike) -> dict[str, tuple[int, int]]:
+    """Top-level MP4 boxes: type -> (offset, size). Enough to cut a file inside one."""
+    boxes, data = {}, open(path, "rb").read()
+    at = 0
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at:at + 4], "big")
+        kind = data[at + 4:at + 8].decode("latin-1")
+        if size == 1:  # 64-bit size follows the type
+            size = int.from_bytes(data[at + 8:at + 16], "big")
+        if size < 8:
+            break
+        boxes.setdefault(kind, (at, size))
+        at += size
+    return boxes
+
+
+def write_cut_at(src: str | os.PathLike, dst: str | os.PathLike, n_bytes: int) -> str:
+    """Copy the first `n_bytes` bytes of a file (a cut at an exact place, e.g. inside moov)."""
+    data = open(src, "rb").read()
+    with open(dst, "wb") as f:
+        f.write(data[:n_bytes])
+    return os.fspath(dst)
+
+
+def write_still_image(path: str | os.PathLike, kind: str = "png", size: tuple[int, int] = (64, 48)) -> str:
+    """One picture as a PNG or JPEG file, whatever the name's suffix says (".mp4" included)."""
+    path = os.fspath(path)
+    w, h = size
+    codec, pix_fmt = {"png": ("png", "rgb24"), "jpeg": ("mjpeg", "yuvj420p")}[kind]
+    with av.open(path, mode="w", format="image2pipe") as out:
+        stream = out.add_stream(codec, rate=1)
+        stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
+        picture = av.VideoFrame.from_ndarray(gradient_frames((w, h))(0, 0.0), format="rgb24")
+        out.mux(stream.encode(picture.reformat(format=pix_fmt)))
+        out.mux(stream.encode(None))
+    return path
+
+
+def write_y4m_claiming(path: str | os.PathLike, width: int = 16_384, height: int = 16_384) -> str:
+    """A raw YUV4MPEG2 file whose header claims a huge frame, followed by a few bytes only.
+
+    Opening it must not allocate width*height*1.5 bytes: the size is refused from the header.
+    """
+    header = f"YUV4MPEG2 W{width} H{height} F25:1 Ip A1:1 C420jpeg\nFRAME\n".encode()
+    with open(path, "wb") as f:
+        f.write(header + bytes(4096))
+    return os.fspath(path)
+
+
+def write_corrupted(src: str | os.PathLike, dst: str | os.PathLike, start: float = 1 / 3,
+                    end: float = 2 / 3, seed: int = 1) -> str:
+    """Copy an MP4 with random bytes over a span of its media data (bit rot, bad sectors):
+    the index is intact, so it opens, but the frames in the span cannot be decoded."""
+    data = bytearray(open(src, "rb").read())
+    offset, size = mp4_boxes(src)["mdat"]
+    a, b = offset + int(size * start), offset + int(size * end)
+    data[a:b] = np.random.default_rng(seed).integers(0, 256, b - a, dtype=np.uint8).tobytes()
+    with open(dst, "wb") as f:
+        f.write(bytes(data))
+    return os.fspath(dst)

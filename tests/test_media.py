@@ -377,3 +377,13 @@ def test_cut_with_almost_nothing_left_raises(clips, tmp_path):
     with pytest.raises(MediaError) as caught:
         list(media.iter_frames(cut))
     assert_clean(caught.value, cut)
+
+
+def test_public_names_stay_importable_from_core_media():
+    # media.py was split into media_io/_probe/_decode/_mux; callers import from media only
+    from foley_studio.core.media import (  # noqa: F401
+        AAC_RATES, MAX_PIXELS, MAX_SIDE, Clip, Frame, MediaInfo, decode_audio, fingerprint,
+        iter_frames, mux, open_clip, probe,
+    )
+
+    assert media.probe is probe and media.Clip is Clip
