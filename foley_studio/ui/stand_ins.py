@@ -15,6 +15,8 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
+from foley_studio.core.errors import FoleyError
+
 PREVIEW_WIDTH = 480
 
 
@@ -47,7 +49,11 @@ class StillVideoView(QLabel):
         if t == self._shown_t:
             return
         self._shown_t = t
-        frame = next(iter(self.clip.frames(width=PREVIEW_WIDTH, gray=False, start=t)), None)
+        try:  # on the GUI thread: a clip replaced or deleted while open must not raise into Qt
+            frame = next(iter(self.clip.frames(width=PREVIEW_WIDTH, gray=False, start=t)), None)
+        except FoleyError as exc:
+            self.setText(str(exc))
+            return
         if frame is None:
             return
         image = np.ascontiguousarray(frame.image)

@@ -293,10 +293,16 @@ class TrackList(QWidget):
 
     def _add_row(self, track_id: str) -> None:
         row = TrackRow(self.doc, self.doc.track(track_id), self._body)
-        row.clicked.connect(self.doc.select)
+        row.clicked.connect(self._row_clicked)
         self.rows[track_id] = row
         self._rows_layout.insertWidget(self.doc.track_index(track_id), row)
         row.set_selected(track_id == self.doc.selected_track_id)
+
+    def _row_clicked(self, track_id: str) -> None:
+        # a removed row can still receive a queued FocusIn (opening a project while one of
+        # its controls had focus): its track is gone, so there is nothing to select
+        if track_id in self.rows and any(t.id == track_id for t in self.doc.tracks):
+            self.doc.select(track_id)
 
     def _remove_row(self, track_id: str) -> None:
         row = self.rows.pop(track_id, None)

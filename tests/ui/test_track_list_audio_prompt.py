@@ -65,3 +65,14 @@ def test_other_engine_settings_survive(rows, monkeypatch, tmp_path):
     r["n"].sound.click()
     r["n"].sound_chip.click()
     assert doc.track("n").engine_params == {"steps": 50}
+
+
+def test_a_click_from_a_removed_row_selects_nothing(rows):
+    """A queued FocusIn can reach a row whose track was just removed (opening a project
+    while a row had focus); it used to raise KeyError from Document.select."""
+    doc, r = rows
+    stale = r["p"]
+    doc.remove_track("p")
+    doc.select("n")
+    stale.clicked.emit("p")
+    assert doc.selected_track_id == "n"
