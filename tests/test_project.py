@@ -132,7 +132,7 @@ def test_failed_save_leaves_the_old_file(tmp_path, monkeypatch, victim):
         monkeypatch.setattr(os, "fsync", boom)
     elif victim == "link":  # no hard links and the copy fails too
         monkeypatch.setattr(os, "link", boom)
-        monkeypatch.setattr(project_module.shutil, "copy2", boom)
+        monkeypatch.setattr(atomic_module.shutil, "copy2", boom)
     else:
         def bad_dumps(*args, **kwargs):
             raise TypeError("Object of type Foo is not JSON serializable")
@@ -168,7 +168,7 @@ def test_save_to_a_missing_or_unwritable_folder(tmp_path, monkeypatch):
 
     path = tmp_path / "p.foley"
     save(Project(), path)
-    monkeypatch.setattr(atomic_module.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(atomic_module, "_create_exclusive", denied)
     with pytest.raises(ProjectError, match="Permission denied"):
         save(Project(sample_rate=8000), path)
     monkeypatch.undo()
@@ -335,7 +335,7 @@ def test_bom_is_accepted_and_missing_file_or_folder_reported(tmp_path):
     assert len(load(path).tracks) == 2
     with pytest.raises(ProjectError, match="file not found"):
         load(tmp_path / "none.foley")
-    with pytest.raises(ProjectError, match="cannot read"):
+    with pytest.raises(ProjectError, match="is a folder, not a project file"):
         load(tmp_path)
 
 
@@ -378,3 +378,33 @@ def test_track_helpers():
     assert p.remove_track(t.id) is new and p.tracks == []
     with pytest.raises(KeyError):
         p.track("missing")
+
+
+def test_save_keeps_the_file_mode_and_new_files_follow_the_umask(tmp_path):
+    import stat
+
+    path = tmp_path / "p.foley"
+    old = os.umask(0o022)
+    try:
+        save(Project(), path)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644  # not mkstemp's 0600
+        os.chmod(path, 0o640)  # the user shared it with a group only
+        save(Project(sample_rate=44100), path)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    finally:
+        os.umask(old)
+
+
+def test_a_folder_that_refuses_fsync_does_not_fail_a_save_that_happened(tmp_path, monkeypatch):
+    import stat
+
+    real = os.fsync
+
+    def no_dir_fsync(fd):  # some network and FUSE file systems
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(22, "Invalid argument")
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", no_dir_fsync)
+    save(Project(sample_rate=44100), tmp_path / "p.foley")
+    assert load(tmp_path / "p.foley").sample_rate == 44100

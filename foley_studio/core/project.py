@@ -5,17 +5,25 @@ Media paths are written relative to the project file so a project folder can mov
 in memory they are absolute. Saving is atomic and keeps the previous file as `.bak`.
 Loading checks every field and raises ProjectError naming the field
 (`tracks[1].seed: expected an integer, got "abc"`), because a project file is user
-input: it may be hand-edited, truncated, or from another version.
+input: it may be hand-edited, truncated, hostile, or from another version. Loading
+writes nothing and runs nothing.
+
+Media paths: a project may name its clip anywhere (relative with "../", absolute, via
+symlinks), because the clip is only ever read, as if picked in the Open dialog. Refused:
+a path that is not text, is empty, holds NUL, is over 4096 characters or not valid
+Unicode. Not a regular file (folder, device, FIFO) counts as missing: the editor offers
+to relink rather than open it. Nothing a project names is ever written; a save writes
+only the chosen path (a symlink there is replaced, its target untouched), `.bak` and a
+temporary beside them. Track ids become file names, so they are [A-Za-z0-9_-] only.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import re
-import shutil
+import stat
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -23,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from foley_studio.core.atomic import write_text_atomic
+from foley_studio.core.atomic import keep_backup, write_text_atomic
 from foley_studio.core.envelope import Envelope
 from foley_studio.core.errors import ProjectError
 from foley_studio.core.rms import FRAME_RATE
@@ -172,23 +180,9 @@ def save(project: Project, path: str | os.PathLike) -> None:
     if not os.path.isdir(folder):
         raise ProjectError(f"cannot save: folder {folder} does not exist", path)
     try:  # any failure before the final rename leaves `path` as it was
-        write_text_atomic(path, text, before_replace=_keep_backup)
+        write_text_atomic(path, text, before_replace=keep_backup)
     except OSError as exc:
         raise ProjectError(f"cannot save: {exc.strerror or exc}", path) from None
-
-
-def _keep_backup(path: str) -> None:
-    """Make `path.bak` the current file without ever unlinking `path` itself."""
-    staged = f"{path}.bak.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        os.link(path, staged)  # same inode: instant, and `path` stays valid throughout
-    except OSError:  # file systems without hard links (FAT, some network shares)
-        shutil.copy2(path, staged)
-    try:
-        os.replace(staged, path + ".bak")
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(staged)  # already gone after a successful replace
 
 
 def load(path: str | os.PathLike) -> Project:
@@ -201,20 +195,36 @@ def load(path: str | os.PathLike) -> Project:
         return from_dict(_read_json(path), os.path.dirname(path))
     except _Invalid as exc:
         raise ProjectError(str(exc), path) from None
+    except MemoryError:  # a file under the size limit can still hold too much to parse
+        raise ProjectError("too large to load into memory", path) from None
+
+
+def _read_bytes(path: str) -> bytes:
+    # O_NONBLOCK: opening a FIFO named as a project must not wait forever for a writer
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):  # a device or pipe: /dev/zero would never end
+            raise _Invalid("not a regular file")
+        too_big = _Invalid(f"file is over {MAX_FILE_BYTES} bytes: not a project")
+        if st.st_size > MAX_FILE_BYTES:
+            raise too_big
+        raw = f.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:  # it grew since fstat
+        raise too_big
+    return raw
 
 
 def _read_json(path: str) -> Any:
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
-        if len(raw) > MAX_FILE_BYTES:
-            raise _Invalid(f"file is over {MAX_FILE_BYTES} bytes: not a project")
-        text = raw.decode("utf-8-sig")
+        text = _read_bytes(path).decode("utf-8-sig")
         if not text.strip():
             raise _Invalid("file is empty")
         return json.loads(text, parse_constant=float)  # NaN parses, so its field is named
     except FileNotFoundError:
         raise _Invalid("file not found") from None
+    except IsADirectoryError:  # Python's file objects refuse a folder's descriptor
+        raise _Invalid("is a folder, not a project file") from None
     except OSError as exc:
         raise _Invalid(f"cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
@@ -222,7 +232,7 @@ def _read_json(path: str) -> Any:
     except json.JSONDecodeError as exc:
         raise _Invalid(f"not valid JSON: {exc.msg} at line {exc.lineno}:{exc.colno}") from None
     except (ValueError, RecursionError) as exc:  # e.g. an integer with 5000 digits
-        raise _Invalid(f"not valid JSON: {exc}") from None
+        raise _Invalid(f"not valid JSON: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}") from None
 
 
 class _Invalid(Exception):
@@ -234,8 +244,14 @@ def _show(value: Any) -> str:
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, (dict, list)):
         return "an object" if isinstance(value, dict) else "a list"
-    text = json.dumps(value, ensure_ascii=False, default=repr)
+    text = f'"{_escape(value)}"' if isinstance(value, str) else json.dumps(value, default=repr)
     return text if len(text) <= 40 else text[:36] + "..." + text[0] * (text[0] == '"')
+
+
+def _escape(text: str) -> str:
+    """File text fit for a one-line message: newlines escaped, lone surrogates too."""
+    text = json.dumps(text, ensure_ascii=False)[1:-1]
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _check(ok: Any, where: str, problem: str) -> None:
@@ -249,7 +265,10 @@ def _obj(value: Any, where: str, required: set[str], optional: set[str]) -> dict
     missing = sorted(required - value.keys())
     _check(not missing, prefix + ", ".join(missing), "missing")
     unknown = sorted(value.keys() - required - optional)
-    _check(not unknown, prefix + ", ".join(unknown), "unknown field")
+    if unknown:  # names come from the file: any length, any number, so show a few, shortened
+        names = ", ".join(k if len(k) <= 40 else k[:36] + "..." for k in unknown[:3])
+        more = f" (and {len(unknown) - 3} more)" if len(unknown) > 3 else ""
+        raise _Invalid(f"{prefix}{_escape(names)}: unknown field{more}")
     return value
 
 
@@ -258,7 +277,7 @@ def _int(v: Any, where: str, lo: int, hi: int) -> int:
         v = int(v)  # 48000.0 written by another tool is still 48000
     ok = isinstance(v, int) and not isinstance(v, bool)
     _check(ok, where, f"expected an integer, got {_show(v)}")
-    _check(lo <= v <= hi, where, f"{v} is out of range ({lo}..{hi})")
+    _check(lo <= v <= hi, where, f"{_show(v)} is out of range ({lo}..{hi})")  # _show: 4000 digits
     return v
 
 
@@ -275,6 +294,11 @@ def _typed(v: Any, where: str, kind: type, what: str, max_len: int = 0) -> Any:
     _check(isinstance(v, kind), where, f"expected {what}, got {_show(v)}")
     if max_len:
         _check(len(v) <= max_len, where, f"too long ({len(v)} characters, at most {max_len})")
+    if isinstance(v, str):  # JSON's "\ud800" parses to a lone surrogate no file can hold
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise _Invalid(f"{where}: not valid Unicode text (character {exc.start})") from None
     return v
 
 
@@ -293,7 +317,7 @@ def _params(v: Any, where: str, depth: int = 0) -> Any:
     if isinstance(v, (dict, list)):
         _check(len(v) <= 4096, where, f"too many entries ({len(v)})")
     if isinstance(v, dict):
-        return {_str(k, where, 100): _params(x, f"{where}.{k}", depth + 1) for k, x in v.items()}
+        return {_str(k, where, 100): _params(x, f"{where}.{_escape(k)}", depth + 1) for k, x in v.items()}
     if isinstance(v, list):
         return [_params(x, f"{where}[{i}]", depth + 1) for i, x in enumerate(v)]
     if isinstance(v, float):

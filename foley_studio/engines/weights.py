@@ -117,9 +117,7 @@ def torch_load_tensors(path: str | os.PathLike) -> dict[str, Any]:
         with torch.serialization.safe_globals(stubs):
             obj = torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
     except Exception as exc:
-        found = re.search(r"GLOBAL (\S+) was not an allowed global", str(exc))
-        why = f"it asks to run {found.group(1)} when unpickled" if found else _last_line(exc)
-        raise EngineError(f"refused to load: {why} (loading is weights_only)", path) from None
+        raise EngineError(f"refused to load: {_refusal(exc)} (loading is weights_only)", path) from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         extras = {k: v for k, v in obj.items() if k != "state_dict" and torch.is_tensor(v)}
         obj = {**extras, **obj["state_dict"]}
@@ -131,8 +129,20 @@ def torch_load_tensors(path: str | os.PathLike) -> dict[str, Any]:
     return tensors
 
 
-def _last_line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+# torch's weights_only message wraps the reason in advice meant for developers
+_TORCH_BOILERPLATE = ("Weights only load failed", "Check the documentation", "Please file an issue")
+
+
+def _refusal(exc: BaseException) -> str:
+    """The reason out of torch's multi-paragraph weights_only error, as a phrase."""
+    text = str(exc)
+    found = re.search(r"GLOBAL (\S+) (?:was not an allowed global|whose module)", text)
+    if found:  # legacy (non-zip) pickles are only checked while loading
+        return f"it asks to run {found.group(1)} when unpickled"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    reasons = [ln for ln in lines if not ln.startswith(_TORCH_BOILERPLATE)]
+    if reasons:
+        return f"not a checkpoint the safe loader can read ({reasons[0].removeprefix('WeightsUnpickler error: ')})"
     return lines[-1] if lines else type(exc).__name__
 
 

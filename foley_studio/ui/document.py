@@ -9,6 +9,8 @@ queue through the same path.
 Saving uses the core's atomic save. While there are unsaved changes a recovery copy is
 written every AUTOSAVE_MS under the recovery folder; it is removed on save and on a
 clean close, so one that is still there (and newer than its project) means a crash.
+The autosave timer is periodic and edits never restart it, so however fast edits keep
+coming a crash loses at most the last AUTOSAVE_MS of them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import dataclasses
 import glob
 import hashlib
 import os
+import re
 import uuid
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -26,6 +29,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
 from foley_studio.core import project as project_io
+from foley_studio.core.atomic import pid_alive
 from foley_studio.core.envelope import Envelope
 from foley_studio.core.errors import ProjectError
 from foley_studio.core.project import Project, Track
@@ -89,7 +93,8 @@ class Document(QObject):
         # own teardown (which emits cleanChanged) cannot call into a deleted object
         self.undo_stack.cleanChanged.connect(self._clean_changed)
         self.recovery_dir = recovery_dir or default_recovery_dir()
-        self._session = uuid.uuid4().hex[:8]
+        # the pid tells a crashed session's copy from one another running editor still writes
+        self._session = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._force_modified = False  # a recovered or freshly generated project
         self._was_modified = False
         self._autosave = QTimer(self)
@@ -169,8 +174,15 @@ class Document(QObject):
         self._autosave.stop()
 
     def autosave_now(self) -> str | None:
-        """Write the recovery copy if there is anything unsaved; returns its path."""
+        """Write the recovery copy if there is anything unsaved; returns its path.
+
+        The copy goes to the recovery folder only, never to the project file, and is
+        written atomically (the core's save), so a crash mid-autosave leaves the previous
+        copy. With nothing unsaved (say, every edit undone) an old copy is removed: after
+        a crash it would offer back edits the user took away.
+        """
         if not self.modified:
+            self.discard_recovery()
             return None
         target = self.recovery_path
         try:
@@ -192,7 +204,8 @@ class Document(QObject):
         project file, or (for None) the newest untitled one."""
         folder = recovery_dir or default_recovery_dir()
         if project_path is None:
-            found = glob.glob(os.path.join(glob.escape(folder), f"untitled-*{RECOVERY_SUFFIX}"))
+            found = [p for p in glob.glob(os.path.join(glob.escape(folder), f"untitled-*{RECOVERY_SUFFIX}"))
+                     if not _other_editor_running(p)]
             return max(found, key=os.path.getmtime) if found else None
         candidate = recovery_file_for(project_path, folder, "")
         if not os.path.isfile(candidate):
@@ -205,9 +218,12 @@ class Document(QObject):
         """Load a recovery copy as unsaved changes to `project_path` (or untitled)."""
         project = project_io.load(recovery_path)
         self.reset(project, project_path, modified=True)
-        for p in (recovery_path, recovery_path + ".bak"):  # it now lives in memory
-            with contextlib.suppress(OSError):
-                os.remove(p)
+        # write this session's copy before the old one goes: a second crash before the
+        # next tick must not lose what was just recovered
+        if self.autosave_now() is not None and os.path.abspath(recovery_path) != self.recovery_path:
+            for p in (recovery_path, recovery_path + ".bak"):
+                with contextlib.suppress(OSError):
+                    os.remove(p)
 
     # -- edits (each one undo step) ------------------------------------------------------
     @contextlib.contextmanager
@@ -313,6 +329,13 @@ class Document(QObject):
         if always or now != self._was_modified:
             self._was_modified = now
             self.modifiedChanged.emit(now)
+
+
+def _other_editor_running(recovery_path: str) -> bool:
+    """True for an untitled copy whose editor (another process) is still running."""
+    m = re.match(r"untitled-(\d+)-", os.path.basename(recovery_path))
+    pid = int(m.group(1)) if m else None
+    return pid is not None and pid != os.getpid() and pid_alive(pid) is True
 
 
 def _same(a: Any, b: Any) -> bool:

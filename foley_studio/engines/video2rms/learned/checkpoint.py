@@ -47,21 +47,40 @@ class ModelConfig:
 
     @staticmethod
     def from_dict(d: dict[str, Any], where: str = "") -> "ModelConfig":
+        """Checked field by field: the network is built from these numbers before any weight is
+        compared, so a hostile file must not make it build a gigantic or broken one."""
         known = set(ModelConfig.__dataclass_fields__)
         unknown = sorted(set(d) - known)
         if unknown:
-            raise EngineError(f"unknown model config keys {unknown} (saved by a newer foley-studio?)", where or None)
-        try:
-            values = dict(d)
-            if "dilations" in values:
-                values["dilations"] = tuple(int(x) for x in values["dilations"])
-            cfg = ModelConfig(**values)
-        except (TypeError, ValueError) as exc:
-            raise EngineError(f"bad model config in the metadata ({exc})", where or None) from None
+            raise EngineError(f"unknown model config keys {unknown[:3]} (saved by a newer foley-studio?)",
+                              where or None)
+        values = dict(d)
+        for key, value in values.items():
+            lo, hi = _LIMITS[key]
+            items = value if key == "dilations" else [value]
+            if key == "dilations" and not (isinstance(value, list) and 1 <= len(value) <= 64):
+                raise EngineError("bad model config in the metadata (dilations: expected 1-64 numbers)",
+                                  where or None)
+            for x in items:
+                ok = (isinstance(x, (int, float)) if key == "dropout" else isinstance(x, int))
+                if not ok or isinstance(x, bool) or not lo <= x <= hi:
+                    raise EngineError(f"bad model config in the metadata ({key}: expected a number in "
+                                      f"{lo}..{hi}, got {json.dumps(x)[:40]})", where or None)
+        if "dilations" in values:
+            values["dilations"] = tuple(values["dilations"])
+        cfg = ModelConfig(**values)
         if len(cfg.dilations) != cfg.conv_layers:
             raise EngineError(f"model config has {cfg.conv_layers} conv layers but {len(cfg.dilations)} dilations",
                               where or None)
         return cfg
+
+
+# generous bounds on every config number (the defaults are far inside them)
+_LIMITS: dict[str, tuple[float, float]] = {
+    "n_features": (1, 4096), "hidden": (1, 4096), "conv_layers": (1, 64), "kernel_size": (1, 63),
+    "dilations": (1, 1024), "lstm_hidden": (1, 4096), "lstm_layers": (1, 16), "dropout": (0, 1),
+    "num_classes": (2, 1024), "feature_version": (0, 10**6), "analysis_width": (8, 8192), "grid": (1, 64),
+}
 
 
 def default_weights_path() -> str | None:
@@ -97,12 +116,15 @@ def read_header(path: str) -> tuple[dict[str, Any], dict[str, str]]:
             table = json.loads(f.read(n).decode("utf-8"))
     except OSError as exc:
         raise EngineError(f"cannot read weights ({exc.strerror or exc})", path) from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # ValueError: JSON errors, 5000 digits
         raise EngineError("not a safetensors file (header is not JSON); checkpoints load only from safetensors",
                           path) from None
     if not isinstance(table, dict):
         raise EngineError("not a safetensors file (header is not a table)", path)
     metadata = table.pop("__metadata__", None) or {}
+    # safetensors metadata is text to text; anything else is a crafted header
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise EngineError("not a safetensors file (__metadata__ is not a table of text)", path)
     return table, metadata
 
 
@@ -115,7 +137,7 @@ def read_config(path: str) -> tuple[ModelConfig, dict[str, str], dict[str, Any]]
         config_json = json.loads(metadata["config"])
     except KeyError:
         raise EngineError("Video2RMS checkpoint has no 'config' in its metadata", path) from None
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         raise EngineError("Video2RMS checkpoint's 'config' metadata is not JSON", path) from None
     if not isinstance(config_json, dict):
         raise EngineError("Video2RMS checkpoint's 'config' metadata is not a JSON object", path)
