@@ -16,7 +16,14 @@ class FoleyError(Exception):
     def __init__(self, message: str, path: str | os.PathLike | None = None):
         self.path = os.fspath(path) if path is not None else None
         self.problem = message
-        super().__init__(f"{self.path}: {message}" if self.path else message)
+        text = f"{_one_line(self.path)}: {message}" if self.path else message
+        super().__init__(_one_line(text))
+
+
+def _one_line(text) -> str:
+    """Line breaks (in a file name, or quoted from a library) shown escaped, as the
+    message must stay one line wherever it is printed."""
+    return str(text).replace("\r", "\\r").replace("\n", "\\n")
 
 
 class MediaError(FoleyError):

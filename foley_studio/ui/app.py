@@ -16,6 +16,7 @@ printed to stderr (tests/benchmarks/bench_editor.py measures start-up with it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -147,11 +148,7 @@ def run_gui(args: argparse.Namespace) -> int:
             window.close()
             return 2
     elif not unattended:
-        recovery = Document.recovery_candidate(None, window.doc.recovery_dir)
-        if recovery and window.dialogs.confirm(
-                window, "An unsaved project from a session that did not close properly was "
-                        "found. Recover it?"):
-            window.recover_untitled(recovery)
+        offer_untitled_recovery(window)
     if args.prompt and args.path and args.path.lower().endswith(".json"):  # a video got it already
         track = window.doc.selected_track()
         if track is not None:
@@ -169,6 +166,22 @@ def run_gui(args: argparse.Namespace) -> int:
         code = 0 if window._closed else loop.exec()
     window.shutdown()
     return run.exit_code if run is not None else code
+
+
+def offer_untitled_recovery(window: MainWindow) -> bool:
+    """At a start without a file: offer the unsaved work of a session that crashed.
+    Declined, the copy is deleted, so that it is not offered again at every start."""
+    recovery = Document.recovery_candidate(None, window.doc.recovery_dir)
+    if not recovery:
+        return False
+    if window.dialogs.confirm(window, "An unsaved project from a session that did not close properly "
+                                      "was found. Recover it?"):
+        window.recover_untitled(recovery)
+        return True
+    for stale in (recovery, recovery + ".bak"):
+        with contextlib.suppress(OSError):
+            os.remove(stale)
+    return False
 
 
 def app_icon() -> QIcon:

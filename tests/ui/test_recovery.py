@@ -229,3 +229,21 @@ def test_untitled_copy_of_an_editor_still_running_is_not_offered(tmp_path):
         other.kill()
         other.wait()
     assert Document.recovery_candidate(None, str(rec_dir)) == str(copy)  # now it is one
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
+@pytest.mark.parametrize("accept", [True, False])
+def test_the_start_offer_recovers_or_forgets_the_copy(make_window, dialogs, tmp_path, accept):
+    from foley_studio.ui.app import offer_untitled_recovery
+
+    rec_dir = str(tmp_path / "recovery")
+    crash_editor("-", rec_dir)
+    found = Document.recovery_candidate(None, rec_dir)
+    dialogs.confirm_answer = accept
+    w = make_window(recovery_dir=rec_dir)
+    assert offer_untitled_recovery(w) is accept and len(dialogs.questions) == 1
+    if accept:
+        assert w.doc.tracks[0].prompt == "glass shattering"
+    else:  # declined: deleted, so the next start does not ask again
+        assert not os.path.exists(found) and Document.recovery_candidate(None, rec_dir) is None
+        assert offer_untitled_recovery(w) is False and len(dialogs.questions) == 1
