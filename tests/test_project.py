@@ -408,3 +408,26 @@ def test_a_folder_that_refuses_fsync_does_not_fail_a_save_that_happened(tmp_path
     monkeypatch.setattr(os, "fsync", no_dir_fsync)
     save(Project(sample_rate=44100), tmp_path / "p.foley")
     assert load(tmp_path / "p.foley").sample_rate == 44100
+
+
+def test_an_audio_prompt_path_is_stored_relative_and_follows_the_folder(tmp_path):
+    import json
+    import shutil
+
+    from foley_studio.core import project as project_io
+    from foley_studio.core.project import Project, Track
+
+    work = tmp_path / "work"
+    (work / "sounds").mkdir(parents=True)
+    sound = work / "sounds" / "door.wav"
+    sound.write_bytes(b"RIFF")
+    project = Project(duration=1.0, tracks=[Track(id="a", engine="controlnet",
+                                                  engine_params={"audio_prompt": str(sound), "steps": 50})])
+    project_io.save(project, str(work / "p.foley.json"))
+    stored = json.loads((work / "p.foley.json").read_text())["tracks"][0]["engine_params"]
+    assert stored == {"audio_prompt": "sounds/door.wav", "steps": 50}
+
+    shutil.move(str(work), str(tmp_path / "moved"))
+    loaded = project_io.load(str(tmp_path / "moved" / "p.foley.json"))
+    assert loaded.tracks[0].engine_params == {"audio_prompt": str(tmp_path / "moved" / "sounds" / "door.wav"),
+                                             "steps": 50}

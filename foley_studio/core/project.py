@@ -124,6 +124,21 @@ def _relative_media(media_path: str, folder: str) -> str:
     return rel.replace(os.sep, "/")  # portable between systems
 
 
+# engine parameters that hold file paths (a reference sound): stored relative to the
+# project file like media_path, so a project folder with its sounds can move
+PATH_PARAMS = ("audio_prompt",)
+
+
+def _portable_params(params: dict[str, Any], folder: str) -> dict[str, Any]:
+    return {k: _relative_media(v, folder) if k in PATH_PARAMS and isinstance(v, str) and v.strip() else v
+            for k, v in params.items()}
+
+
+def _resolve_params(params: dict[str, Any], folder: str) -> dict[str, Any]:
+    return {k: os.path.normpath(os.path.join(folder, v.replace("/", os.sep)))
+            if k in PATH_PARAMS and isinstance(v, str) and v.strip() else v for k, v in params.items()}
+
+
 def _envelope_json(env: Envelope) -> str:
     vals = np.round(env.values.astype(np.float64), ENVELOPE_DECIMALS)
     return json.dumps({"rate": env.rate, "values": vals.tolist()}, separators=(",", ":"))
@@ -148,7 +163,8 @@ def to_json(project: Project, folder: str) -> str:
         "sample_rate": _plain(project.sample_rate),
         "tracks": [
             {"id": t.id, "name": t.name, "prompt": t.prompt, "seed": _plain(t.seed),
-             "engine": t.engine, "engine_params": t.engine_params, "gain_db": _plain(t.gain_db),
+             "engine": t.engine, "engine_params": _portable_params(t.engine_params, folder),
+             "gain_db": _plain(t.gain_db),
              "mute": _plain(t.mute), "solo": _plain(t.solo),
              "envelope": {"rate": FRAME_RATE, "values": []}}
             for t in project.tracks
@@ -390,6 +406,8 @@ def from_dict(data: Any, folder: str) -> Project:
     tracks_raw = _typed(d["tracks"], "tracks", list, "a list")
     _check(len(tracks_raw) <= MAX_TRACKS, "tracks", f"more than {MAX_TRACKS} tracks")
     tracks = [_track(raw, f"tracks[{i}]") for i, raw in enumerate(tracks_raw)]
+    for t in tracks:  # like media_path: only ever read, so "../" and absolute paths are fine
+        t.engine_params = _resolve_params(t.engine_params, folder)
     first: dict[str, int] = {}
     for i, t in enumerate(tracks):
         j = first.setdefault(t.id, i)
