@@ -50,11 +50,14 @@ def read_header(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, str]
             table = json.loads(f.read(n).decode("utf-8"))
     except OSError as exc:
         raise SafetensorsError(f"cannot read ({exc.strerror or exc})", path) from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # ValueError: JSON, 5000-digit ints
         raise SafetensorsError("not a safetensors file (header is not JSON)", path) from None
     if not isinstance(table, dict):
         raise SafetensorsError("not a safetensors file (header is not a table)", path)
     metadata = table.pop("__metadata__", None) or {}
+    # safetensors metadata is text to text; anything else is a crafted header
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise SafetensorsError("not a safetensors file (__metadata__ is not a table of text)", path)
     return table, metadata, 8 + n
 
 

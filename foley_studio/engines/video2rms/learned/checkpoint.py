@@ -1,26 +1,26 @@
 """Video2RMS checkpoints: one .safetensors file, the model config in its metadata as JSON.
 
-Only safetensors is ever read (never pickle). The header is parsed here in plain Python,
-so `available()` can say what is wrong with a file without importing torch; tensors are
-loaded by safetensors itself inside the methods that need torch.
+Only safetensors is ever read (never pickle). The header is parsed in plain Python
+(core/safetensors_mmap.py), so `available()` can say what is wrong with a file without importing torch;
+tensors are loaded by safetensors itself inside the methods that need torch.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import struct
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from foley_studio.core import safetensors_mmap
 from foley_studio.core.errors import EngineError
+from foley_studio.core.safetensors_mmap import SafetensorsError
 from foley_studio.engines.video2rms.learned.features import FEATURE_VERSION
 
 FORMAT = "foley-studio.video2rms"
 FORMAT_VERSION = 1
 WEIGHTS_ENV = "FOLEY_STUDIO_WEIGHTS"
 WEIGHTS_FILE = "video2rms.safetensors"
-_MAX_HEADER = 100 << 20  # a real header is kilobytes; anything this large is not safetensors
 
 
 @dataclass(frozen=True)
@@ -104,27 +104,10 @@ def read_header(path: str) -> tuple[dict[str, Any], dict[str, str]]:
     if os.path.isdir(path):
         raise EngineError(f"is a folder without {WEIGHTS_FILE}", path)
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise EngineError("not a safetensors file (too short); checkpoints load only from safetensors", path)
-            (n,) = struct.unpack("<Q", head)
-            if n < 2 or n > min(size - 8, _MAX_HEADER):
-                raise EngineError("not a safetensors file (no valid header; pickle and .pt/.ckpt files are "
-                                  "never loaded)", path)
-            table = json.loads(f.read(n).decode("utf-8"))
-    except OSError as exc:
-        raise EngineError(f"cannot read weights ({exc.strerror or exc})", path) from None
-    except (UnicodeDecodeError, ValueError, RecursionError):  # ValueError: JSON errors, 5000 digits
-        raise EngineError("not a safetensors file (header is not JSON); checkpoints load only from safetensors",
-                          path) from None
-    if not isinstance(table, dict):
-        raise EngineError("not a safetensors file (header is not a table)", path)
-    metadata = table.pop("__metadata__", None) or {}
-    # safetensors metadata is text to text; anything else is a crafted header
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise EngineError("not a safetensors file (__metadata__ is not a table of text)", path)
+        table, metadata, _ = safetensors_mmap.read_header(path)
+    except SafetensorsError as exc:
+        hint = "" if exc.problem.startswith("cannot read") else "; checkpoints load only from safetensors, never pickle"
+        raise EngineError(exc.problem + hint, path) from None
     return table, metadata
 
 
