@@ -1,7 +1,8 @@
 """`foley-studio bench`: run tests/benchmarks/bench_*.py, print a table, write JSON.
 
 Each benchmark module has run() -> list of rows {"name", "value", "unit", "target"}
-and, optionally, "better": "lower" | "higher" (default lower).
+and, optionally, "better": "lower" | "higher" (default lower). A module that sets
+RUN_BY_DEFAULT = False (an hour-long clip, say) runs only when named: `bench long_clip`.
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ def run_benchmarks(only: list[str], json_file: str | None, quiet: bool = False) 
             print(f"running {path.stem} ...", file=sys.stderr)
         started = time.perf_counter()
         module = _load(path)
+        if not only and not getattr(module, "RUN_BY_DEFAULT", True):
+            if not quiet:
+                print(f"  {path.stem} skipped: runs only when named", file=sys.stderr)
+            continue
         for row in module.run():
             row.setdefault("module", path.stem)
             rows.append(row)

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from foley_studio.core.audio import Audio
+from foley_studio.core.audio_store import AnyAudio
 from foley_studio.core.envelope import Envelope
 from foley_studio.core.errors import EngineError, FoleyError
 from foley_studio.core.render import RenderRequest, RenderService
@@ -88,12 +88,15 @@ def render_tracks(
     service: RenderService | None = None,
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
-) -> dict[str, Audio]:
-    """Render every track of a project synchronously; returns track id -> audio."""
+) -> dict[str, AnyAudio]:
+    """Render every track of a project synchronously; returns track id -> audio.
+
+    Tracks longer than render.STORE_ABOVE_S come back as AudioFiles (on disk, rendered in
+    chunks); export and playback read them a chunk at a time."""
     own = service is None
     service = service or RenderService(create_engine)
     try:
-        out: dict[str, Audio] = {}
+        out: dict[str, AnyAudio] = {}
         n = max(len(project.tracks), 1)
         for i, track in enumerate(project.tracks):
             request = RenderRequest(

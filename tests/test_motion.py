@@ -338,3 +338,47 @@ def test_repeated_frames_are_not_contacts():
         assert np.min(np.abs(contacts - ev)) <= 1.0, (ev, contacts)
     for c in contacts[contacts < 85]:
         assert np.min(np.abs(times * FPS - c)) <= 1.0
+
+
+def test_cancel_stops_the_decode_thread_and_closes_the_decoder(bounce):
+    """Frames are decoded on a thread of their own (overlapping the analysis); a cancel
+    must still stop it, close the decoder, and leave no thread behind."""
+    import threading
+
+    frames, _ = bounce
+    token = CancelToken()
+    closed = []
+
+    class Clip(_FakeClip):
+        def frames(self, width=None, gray=True, start=0.0, end=None):
+            def gen():
+                try:
+                    for i, f in enumerate(frames * 50):
+                        if i == 45:
+                            token.cancel()
+                        yield f
+                finally:
+                    closed.append(True)
+            return gen()
+
+    before = {t for t in threading.enumerate() if t.name == "foley-motion-decode"}
+    with pytest.raises(Cancelled):
+        MotionEngine().predict(Clip(frames), cancel=token)
+    assert closed == [True]
+    assert {t for t in threading.enumerate() if t.name == "foley-motion-decode"} == before
+
+
+def test_a_decode_error_reaches_the_caller(bounce):
+    from foley_studio.core.errors import MediaError
+
+    frames, _ = bounce
+
+    class Clip(_FakeClip):
+        def frames(self, width=None, gray=True, start=0.0, end=None):
+            def gen():
+                yield from frames[:20]
+                raise MediaError("damaged video data after 0.63 s", "clip.mp4")
+            return gen()
+
+    with pytest.raises(MediaError, match="damaged video data"):
+        MotionEngine().predict(Clip(frames))

@@ -273,3 +273,13 @@ def test_envelope_match_on_plain_noise():
     x = rng.standard_normal(round(600 / 125 * 48_000)).astype(np.float32)
     y = em.shape(x, 48_000, target)
     assert synthetic_foley.e_l1(Audio(y, 48_000), target) <= 0.001
+
+
+def test_a_sound_file_prompt_is_refused_in_one_line_not_as_bad_parameters():
+    from foley_studio import pipeline
+    from foley_studio.core.errors import EngineError
+
+    with pytest.raises(EngineError) as info:
+        pipeline.create_engine("palette", {"audio_prompt": "/sounds/door.wav"})
+    text = str(info.value)
+    assert "not from a sound file" in text and "/sounds/door.wav" in text and "\n" not in text

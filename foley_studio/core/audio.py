@@ -46,6 +46,24 @@ class Audio:
         """Cropped or zero-padded to exactly n_samples."""
         return Audio(fit_length(self.samples, n_samples), self.sr)
 
+    def read(self, start: int, n: int) -> np.ndarray:
+        """Samples [start, start + n) as a new array, zeros outside (as AudioFile.read)."""
+        n = max(int(n), 0)
+        out = np.zeros(n, np.float32)
+        a, b = max(int(start), 0), min(int(start) + n, len(self.samples))
+        if a < b:
+            out[a - start : b - start] = self.samples[a:b]
+        return out
+
+    def with_patch(self, start: int, samples: np.ndarray) -> "Audio":
+        """A copy with samples [start, start + len) replaced (a span re-render)."""
+        out = self.samples.copy()
+        x = np.asarray(samples, dtype=np.float32)
+        a, b = max(int(start), 0), min(int(start) + len(x), len(out))
+        if a < b:
+            out[a:b] = x[a - start : b - start]
+        return Audio(out, self.sr)
+
     @staticmethod
     def silence(n_samples: int, sr: int) -> "Audio":
         return Audio(np.zeros(n_samples, np.float32), sr)

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from foley_studio.core.audio import Audio
+from foley_studio.core.audio_store import AnyAudio, AudioFile
 from foley_studio.core.cancel import CancelToken
 from foley_studio.core.envelope import Envelope
 from foley_studio.core.errors import Cancelled
@@ -31,6 +32,9 @@ EngineFactory = Callable[[str, dict], Any]
 
 # Past this fraction of the track changed, a span re-render saves nothing: render it all.
 FULL_RENDER_FRACTION = 0.5
+# Longer tracks are rendered chunk by chunk into a temporary file (audio_store.AudioFile)
+# by engines that can (render_chunks): an hour at 48 kHz is 691 MB as one float32 array.
+STORE_ABOVE_S = 120.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,7 +59,7 @@ class RenderRequest:
 @dataclass(frozen=True, eq=False)
 class RenderResult:
     request: RenderRequest
-    audio: Audio
+    audio: AnyAudio  # an AudioFile for long tracks (STORE_ABOVE_S)
     span: tuple[float, float] | None  # the re-rendered time range, None for a full render
     seconds: float  # wall time spent in the engine
     cached: bool = False
@@ -69,7 +73,7 @@ class RenderResult:
 class _CacheEntry:
     key: str
     envelope: Envelope
-    audio: Audio
+    audio: AnyAudio
 
 
 def changed_span(old: Envelope, new: Envelope) -> tuple[int, int] | None:
@@ -93,15 +97,16 @@ class RenderCache:
         with self._lock:
             return self._entries.get(track_id)
 
-    def put(self, request: RenderRequest, audio: Audio) -> None:
+    def put(self, request: RenderRequest, audio: AnyAudio, key: str | None = None) -> None:
         with self._lock:
-            self._entries[request.track_id] = _CacheEntry(request.sound_key(), request.envelope, audio)
+            key = request.sound_key() if key is None else key
+            self._entries[request.track_id] = _CacheEntry(key, request.envelope, audio)
 
     def drop(self, track_id: str) -> None:
         with self._lock:
             self._entries.pop(track_id, None)
 
-    def audio(self, track_id: str) -> Audio | None:
+    def audio(self, track_id: str) -> AnyAudio | None:
         entry = self.get(track_id)
         return entry.audio if entry else None
 
@@ -114,33 +119,64 @@ def render_with_cache(
     cancel=None,
 ) -> RenderResult:
     """Render one request, reusing or patching the cached render where possible."""
+    key = sound_key(request, engine)
     entry = cache.get(request.track_id)
     span = None
     previous = None
-    if entry is not None and entry.key == request.sound_key():
+    if entry is not None and entry.key == key:
         frames = changed_span(entry.envelope, request.envelope)
         if frames is None:
             return RenderResult(request, entry.audio, None, 0.0, cached=True)
         a, b = frames
         small = (b - a) <= FULL_RENDER_FRACTION * len(request.envelope)
-        if small and getattr(engine.info, "supports_span", False):
+        # a stored render is patched only by engines that work in pieces (they read it)
+        patchable = isinstance(entry.audio, Audio) or hasattr(engine, "render_chunks")
+        if small and patchable and getattr(engine.info, "supports_span", False):
             rate = request.envelope.rate
             span = (a / rate, b / rate)
             previous = entry.audio
     started = time.perf_counter()
-    audio = engine.render(
-        request.envelope,
-        request.prompt,
-        request.seed,
-        request.sample_rate,
-        span=span,
-        previous=previous,
-        progress=progress,
-        cancel=cancel,
-    )
+    if span is None and _stored(request, engine):
+        audio = render_to_file(request, engine, progress, cancel)
+    else:
+        audio = engine.render(
+            request.envelope,
+            request.prompt,
+            request.seed,
+            request.sample_rate,
+            span=span,
+            previous=previous,
+            progress=progress,
+            cancel=cancel,
+        )
     elapsed = time.perf_counter() - started
-    cache.put(request, audio)
+    cache.put(request, audio, key)
     return RenderResult(request, audio, span, elapsed)
+
+
+def sound_key(request: RenderRequest, engine: Any) -> str:
+    """The request's sound key plus what the engine reads beyond it: an audio prompt
+    file rewritten in place keeps its path but must still re-render."""
+    token = getattr(engine, "cache_token", None)
+    return request.sound_key() + (f"|{token()}" if callable(token) else "")
+
+
+def _stored(request: RenderRequest, engine: Any) -> bool:
+    return request.envelope.duration > STORE_ABOVE_S and hasattr(engine, "render_chunks")
+
+
+def render_to_file(request: RenderRequest, engine: Any, progress=None, cancel=None) -> AudioFile:
+    """The engine's render, piece by piece, into a temporary file (never whole in memory)."""
+    sr = int(request.sample_rate)
+    out = AudioFile(int(round(request.envelope.duration * sr)), sr)
+    try:
+        for start, piece in engine.render_chunks(request.envelope, request.prompt, request.seed, sr,
+                                                 progress=progress, cancel=cancel):
+            out.write(start, piece)
+    except BaseException:
+        out.close()  # cancelled or failed: give the disk space back now
+        raise
+    return out
 
 
 class RenderService:

@@ -4,7 +4,11 @@
 nothing heavy runs on the GUI or audio threads:
 - `TrackMixer` (its own thread) resamples each track's render to the device rate, mixes all
   audible tracks with their gains into the transport's spare buffer, and hands it over;
-  the audio callback swaps it in at a block boundary with a short crossfade.
+  the audio callback swaps it in at a block boundary with a short crossfade. It mixes a
+  block at a time, reading each render (an Audio, or an AudioFile for a long track) only
+  there, so an hour-long clip costs the play buffers (int16 for long clips) and a block.
+  A span re-render of a stored track (AudioFile.with_patch) is mixed over a copy of the
+  last mix, its span only: an edit of an hour-long clip is heard in a fraction of a second.
 - `Transport` (transport.py) holds the buffers, the callback and the clock.
 - `AudioOutput` (audio_output.py) finds and opens the device, or says why there is none.
 """
@@ -17,11 +21,13 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from foley_studio.core.audio import Audio
+from foley_studio.core.audio_store import AnyAudio, AudioFile, store
 from foley_studio.ui.audio_output import DEFAULT, AudioOutput
 from foley_studio.ui.transport import Transport
 
 END_POLL_MS = 40  # how soon "reached the end" turns into stateChanged(False)
 ORIGINAL = "\0original"  # key of the clip's production sound among the mixer's sources
+MIX_BLOCK = 1 << 16  # samples mixed per step (~1.4 s at 48 kHz)
 
 
 def db_to_gain(db: float) -> float:
@@ -40,7 +46,7 @@ class TrackMixer:
         self._transport = transport
         self._on_mixed = on_mixed
         self._cond = threading.Condition()
-        self._incoming: dict[str, Audio | None] = {}  # raw audio waiting to be resampled; None removes
+        self._incoming: dict[str, AnyAudio | None] = {}  # raw audio waiting to be resampled; None removes
         self._gains_db: dict[str, float] = {}
         self._audible: set[str] | None = None  # None: every track plays
         self._duration: float | None = None
@@ -48,8 +54,15 @@ class TrackMixer:
         self._done = 0
         self._stopping = False
         # mixer-thread state: sources at the device rate
-        self._sources: dict[str, np.ndarray] = {}
-        self._scratch = np.zeros(0, np.float32)
+        self._sources: dict[str, AnyAudio] = {}
+        self._block = np.zeros(MIX_BLOCK, np.float32)
+        # play buffers (by id) this mixer has written: a fresh one is all zeros already, and
+        # leaving it untouched keeps its pages out of memory until there is sound to mix
+        self._written: set[int] = set()
+        # (buffer, gains, audible, duration) of the last mix handed over: a span edit of a
+        # stored track re-mixes only its span over a copy of it (an hour takes 2 s to mix)
+        self._last: tuple | None = None
+        self.last_range: tuple[int, int] | None = None  # what the last mix wrote (tests)
         self._thread = threading.Thread(target=self._run, name="foley-playback-mixer", daemon=True)
         self._thread.start()
 
@@ -59,7 +72,7 @@ class TrackMixer:
         self._submitted += 1  # caller holds self._cond
         self._cond.notify_all()
 
-    def set_source(self, key: str, audio: Audio | None) -> None:
+    def set_source(self, key: str, audio: AnyAudio | None) -> None:
         with self._cond:
             self._incoming[key] = audio
             self._submitted_change()
@@ -106,8 +119,9 @@ class TrackMixer:
                 target = self._submitted
                 incoming, self._incoming = self._incoming, {}
                 gains, audible, duration = dict(self._gains_db), self._audible, self._duration
+            span = self._patched_span(incoming, gains, audible, duration)
             self._take_sources(incoming)
-            while not self._mix(gains, audible, duration):
+            while not self._mix(gains, audible, duration, span):
                 pass  # the buffers were resized under us (a new duration): mix again
             with self._cond:
                 self._done = target
@@ -115,15 +129,32 @@ class TrackMixer:
             if self._on_mixed is not None:
                 self._on_mixed()
 
-    def _take_sources(self, incoming: dict[str, Audio | None]) -> None:
+    def _take_sources(self, incoming: dict[str, AnyAudio | None]) -> None:
         sr = self._transport.sample_rate
         for key, audio in incoming.items():
             if audio is None:
                 self._sources.pop(key, None)
-            else:
-                self._sources[key] = audio.resampled(sr).samples if audio.sr != sr else audio.samples
+            elif audio.sr == sr:
+                self._sources[key] = audio
+            elif isinstance(audio, Audio):
+                self._sources[key] = audio.resampled(sr)
+            else:  # a long track on disk: resampled piece by piece into another file
+                self._sources[key] = store(audio, sr)
 
-    def _mix(self, gains: dict[str, float], audible, duration: float | None) -> bool:
+    def _patched_span(self, incoming, gains, audible, duration) -> tuple[int, int] | None:
+        """The samples [a, b) that alone changed since the last mix, when the one change is
+        a stored track patched by a span re-render (AudioFile.with_patch); else None."""
+        if self._last is None or len(incoming) != 1 or self._last[1:] != (gains, audible, duration):
+            return None
+        (key, new), = incoming.items()
+        old = self._sources.get(key)
+        if not isinstance(new, AudioFile) or not isinstance(old, AudioFile) \
+                or new.sr != self._transport.sample_rate:
+            return None
+        return new.patched_since(old)
+
+    def _mix(self, gains: dict[str, float], audible, duration: float | None,
+             span: tuple[int, int] | None = None) -> bool:
         transport = self._transport
         if duration is not None and duration > 0:
             n = int(round(duration * transport.sample_rate))
@@ -131,22 +162,52 @@ class TrackMixer:
             n = max((len(x) for x in self._sources.values()), default=0)
         if n != transport.n_samples:
             transport.resize(n)
-        if len(self._scratch) < n:
-            self._scratch = np.zeros(n, np.float32)
         back = transport.acquire_back()
         n = len(back)
-        back.fill(0.0)
-        for key, samples in self._sources.items():
-            if key != ORIGINAL and audible is not None and key not in audible:
-                continue
-            m = min(len(samples), n)
-            gain = np.float32(db_to_gain(gains.get(key, 0.0)))
-            if gain == 1.0:
-                np.add(back[:m], samples[:m], out=back[:m])
-            elif gain != 0.0:
-                np.multiply(samples[:m], gain, out=self._scratch[:m])
-                np.add(back[:m], self._scratch[:m], out=back[:m])
-        return transport.publish()
+        playing = [(src, np.float32(db_to_gain(gains.get(key, 0.0))))
+                   for key, src in self._sources.items()
+                   if key == ORIGINAL or audible is None or key in audible]
+        # a render never written (a silent track of a long clip) needs no reading
+        playing = [(src, gain) for src, gain in playing if gain != 0.0 and not getattr(src, "silent", False)]
+        whole = back.base if back.base is not None else back
+        lo, hi = 0, n
+        last = self._last[0] if self._last is not None else None
+        if span is not None and last is not None and len(last) == len(whole) and last.dtype == whole.dtype:
+            if last is not whole:  # the other buffer: start from the last mix
+                np.copyto(back, last[:n])
+            lo, hi = max(0, min(span[0], n)), max(0, min(span[1], n))
+        elif not playing and id(whole) not in self._written:
+            return self._published(transport, whole, (0, 0), gains, audible, duration)
+        self._written.add(id(whole))
+        compact = back.dtype == np.int16
+        for a in range(lo, hi, MIX_BLOCK):
+            m = min(MIX_BLOCK, hi - a)
+            block = self._block[:m]
+            block.fill(0.0)
+            for src, gain in playing:
+                if a >= len(src):
+                    continue
+                x = src.samples[a:a + m] if isinstance(src, Audio) else src.read(a, m)
+                k = len(x)
+                if gain == 1.0:
+                    np.add(block[:k], x, out=block[:k])
+                else:
+                    block[:k] += x * gain
+            if compact:
+                np.clip(block, -1.0, 1.0, out=block)
+                np.multiply(block, 32767.0, out=block)
+                np.rint(block, out=block)
+                back[a:a + m] = block
+            else:
+                back[a:a + m] = block
+        return self._published(transport, whole, (lo, hi), gains, audible, duration)
+
+    def _published(self, transport, whole, written, gains, audible, duration) -> bool:
+        if not transport.publish():
+            return False
+        self._last = (whole, gains, audible, duration)
+        self.last_range = written
+        return True
 
 
 class Playback(QObject):
@@ -181,7 +242,7 @@ class Playback(QObject):
 
     # --- content ---------------------------------------------------------------------------
 
-    def set_track_audio(self, track_id: str, audio: Audio) -> None:
+    def set_track_audio(self, track_id: str, audio: AnyAudio) -> None:
         """A track's (new) render; crossfaded into the playing buffer, never stopping it."""
         self._mixer.set_source(track_id, audio)
 

@@ -28,7 +28,8 @@ from PySide6.QtCore import QObject, Qt, Signal
 from superqt.utils import QSignalThrottler
 
 from foley_studio.core.audio import Audio
-from foley_studio.core.render import RenderRequest, RenderResult, RenderService
+from foley_studio.core.audio_store import AnyAudio, AudioFile
+from foley_studio.core.render import STORE_ABOVE_S, RenderRequest, RenderResult, RenderService
 from foley_studio.ui.document import SOUND_FIELDS, Document
 
 THROTTLE_MS = 150
@@ -51,12 +52,12 @@ class RenderController(QObject):
 
     def __init__(self, document: Document, engine_factory: Callable[[str, dict], Any] | None = None,
                  throttle_ms: int = THROTTLE_MS, parent: QObject | None = None,
-                 audio_sink: Callable[[str, Audio], None] | None = None):
+                 audio_sink: Callable[[str, AnyAudio], None] | None = None):
         super().__init__(parent)
         if engine_factory is None:
             from foley_studio.pipeline import create_engine as engine_factory
         self.doc = document
-        self.audio: dict[str, Audio] = {}  # latest render of each track
+        self.audio: dict[str, AnyAudio] = {}  # latest render of each track (AudioFile when long)
         self.latencies: list[float] = []  # seconds from request to rendered (benchmarks)
         self._pending: set[str] = set()  # tracks waiting for the throttle
         self._latest: dict[str, RenderRequest] = {}  # last request submitted per track
@@ -151,7 +152,9 @@ class RenderController(QObject):
         self.service.cancel(track.id)
         self._asked_at.pop(track.id, None)
         sr = self.doc.project.sample_rate
-        audio = Audio.silence(int(round(track.envelope.duration * sr)), sr)
+        n = int(round(track.envelope.duration * sr))
+        # a long silence is an empty (sparse) temporary file, not an hour of zeros in memory
+        audio = AudioFile(n, sr) if track.envelope.duration > STORE_ABOVE_S else Audio.silence(n, sr)
         with self._lock:
             self._latest.pop(track.id, None)
             if self.audio_sink is not None:

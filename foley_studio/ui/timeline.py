@@ -1,9 +1,15 @@
 """The timeline: filmstrip, original-audio waveform and the editable envelope, on one time axis.
 
-Three pyqtgraph rows share x (seconds): thumbnails of the clip (decoded in the
-background at small width and added as they arrive), the clip's own audio (the
-WaveformItem of waveform.py, when given) and the selected track's envelope in dBFS
-(envelope_item.py). A draggable playhead crosses all three; the axis reads time code.
+Three pyqtgraph rows share x (seconds): thumbnails of the clip, the clip's own audio
+(the WaveformItem of waveform.py, when given, its peaks streamed in the background) and
+the selected track's envelope in dBFS (envelope_item.py). A draggable playhead crosses
+all three; the axis reads time code.
+
+Thumbnails are decoded in the background at small width, one per slot, by seeking (a
+one-hour clip costs a few dozen seeks, not a decode of every frame), and added as they
+arrive: an overview strip of at most MAX_THUMBS over the whole clip, and, once the view
+is zoomed in so far that the overview's pictures would stretch, a detail strip decoded
+for the visible range (replaced on the next zoom, so never more than MAX_THUMBS).
 
 The timeline talks to the Document only: it shows the selected track's envelope, and
 turns finished gestures and toolbar requests into one document edit each.
@@ -15,11 +21,12 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from foley_studio.core.envelope import from_dbfs
+from foley_studio.core.errors import FoleyError
 from foley_studio.ui.background import Jobs
 from foley_studio.ui.document import Document
 from foley_studio.ui.envelope_item import EnvelopeItem
@@ -29,6 +36,10 @@ from foley_studio.ui.lazy_import import envelope_ops as ops
 
 THUMB_WIDTH = 96  # px: decoded this small, a whole clip's strip costs little memory
 MAX_THUMBS = 60
+# a thumbnail wider than this many times its natural width asks for a detail strip
+STRETCH_LIMIT = 1.5
+ZOOM_SETTLE_MS = 200  # the detail strip is decoded once the view has stopped moving
+SEEK_GAP_S = 2.0  # a later slot closer than this is reached by decoding on, not seeking
 FILMSTRIP_HEIGHT = 56  # px
 AXIS_WIDTH = 52
 PLAYHEAD_PEN = pg.mkPen("#ff5050", width=2)
@@ -78,6 +89,7 @@ def _row(plot: pg.PlotItem, height: int | None) -> pg.PlotItem:
 
 class Timeline(QWidget):
     seekRequested = Signal(float)  # the user dragged the playhead (seconds)
+    mediaFailed = Signal(str)  # the filmstrip or waveform could not be decoded (one line)
 
     def __init__(self, document: Document, jobs: Jobs, waveform_item=None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -119,12 +131,21 @@ class Timeline(QWidget):
         for line, row in zip(self._playhead_rows, (self.filmstrip, self.waveform)):
             line.setZValue(100)
             row.addItem(line)
-        self._thumbs: list[pg.ImageItem] = []
+        self._thumbs: list[pg.ImageItem] = []  # the overview strip
+        self._detail: list[pg.ImageItem] = []  # the strip of the zoomed-in range, on top
+        self._detail_range: tuple[float, float] | None = None
+        self._strip_clip = None  # the clip whose filmstrip is shown
+        self._thumb_step = 1.0
+        self._zoom_settle = QTimer(self)
+        self._zoom_settle.setSingleShot(True)
+        self._zoom_settle.setInterval(ZOOM_SETTLE_MS)
+        self._zoom_settle.timeout.connect(self._refresh_detail)
         self._clip = None
         self._setting_playhead = False
         self._set_limits(1.0)
 
         self.playhead.sigPositionChanged.connect(self._playhead_dragged)
+        self.envelope_plot.getViewBox().sigXRangeChanged.connect(lambda *_: self._zoom_settle.start())
         self.item.sigEditFinished.connect(self._commit_gesture)
         self.toolbar.toolChanged.connect(self.item.set_tool)
         self.toolbar.snapToggled.connect(self._set_snap)
@@ -149,10 +170,12 @@ class Timeline(QWidget):
 
         load_thumbnails=False leaves decoding the filmstrip to a later load_thumbnails()."""
         self._jobs.cancel("thumbnails")
-        for image in self._thumbs:
-            self.filmstrip.removeItem(image)
-        self._thumbs.clear()
-        self._clip = None  # a clip whose filmstrip is still to be loaded
+        self._jobs.cancel("thumbnails-detail")
+        self._jobs.cancel("original-audio")
+        self._clear(self._thumbs)
+        self._clear(self._detail)
+        self._detail_range = None
+        self._clip = self._strip_clip = None  # a clip whose filmstrip is still to be loaded
         if clip is None:
             self.fps = 0.0
             return
@@ -165,13 +188,39 @@ class Timeline(QWidget):
             self.load_thumbnails()
 
     def load_thumbnails(self) -> None:
-        """Decode the current clip's filmstrip in the background (once per clip)."""
+        """Decode the current clip's overview filmstrip in the background (once per clip)."""
         clip, self._clip = self._clip, None
         if clip is None:
             return
-        step = clip.duration / self._thumb_count(clip)
-        self._thumb_step = step
-        self._jobs.start("thumbnails", _thumbnail_job(clip, step), on_yield=self._add_thumb)
+        self._strip_clip = clip
+        count = self._thumb_count(clip, self.duration)
+        self._thumb_step = step = clip.duration / count
+        times = [i * step for i in range(count)]
+        self._jobs.start("thumbnails", _thumbnail_job(clip, times, step),
+                         on_yield=lambda thumb: self._add_thumb(self._thumbs, thumb, 0),
+                         on_error=self._media_error)
+        self._refresh_detail()
+
+    def load_waveform(self, clip) -> None:
+        """Stream the clip's production-audio peaks into the waveform row, in the background."""
+        if self.waveform_item is None or clip is None or not clip.info.has_audio:
+            return
+        from foley_studio.ui.waveform import clip_peaks_job
+
+        try:
+            check = getattr(clip, "check_unchanged", None)
+            if check is not None:
+                check()
+        except FoleyError as exc:
+            self._media_error(exc)
+            return
+        self.waveform_item.begin(clip.duration)
+        self._jobs.start("original-audio", clip_peaks_job(clip.path, clip.duration),
+                         on_yield=lambda peaks: self.waveform_item.show_peaks(*peaks),
+                         on_error=self._media_error)
+
+    def _media_error(self, exc: BaseException) -> None:
+        self.mediaFailed.emit(str(exc) or type(exc).__name__)
 
     def set_duration(self, seconds: float) -> None:
         self.duration = max(float(seconds), 1e-3)
@@ -184,15 +233,57 @@ class Timeline(QWidget):
         if self.waveform_item is not None:
             self.waveform_item.set_audio(audio)
 
-    def _thumb_count(self, clip) -> int:
-        """As many thumbnails as fit the strip at the clip's aspect ratio (when zoomed out)."""
+    def _thumb_count(self, clip, span: float) -> int:
+        """As many thumbnails as fit the strip at the clip's aspect ratio (no more than the
+        frames in `span`)."""
         width_px = self.filmstrip.getViewBox().width() or 1200.0
         thumb_px = FILMSTRIP_HEIGHT * clip.info.width / max(clip.info.height, 1)
-        return int(np.clip(round(width_px / max(thumb_px, 1.0)), 4, MAX_THUMBS))
+        frames = max(int(span * (clip.info.fps or 25.0)), 1)
+        return int(np.clip(min(round(width_px / max(thumb_px, 1.0)), frames), 1, MAX_THUMBS))
+
+    def _refresh_detail(self) -> None:
+        """Decode a detail strip for the visible range when the overview would stretch."""
+        clip = self._strip_clip
+        if clip is None:
+            return
+        x0, x1 = self.envelope_plot.viewRange()[0]
+        x0, x1 = max(x0, 0.0), min(x1, clip.duration)
+        if x1 <= x0:
+            return
+        count = self._thumb_count(clip, x1 - x0)
+        wanted = (x1 - x0) / count
+        if self._thumb_step <= STRETCH_LIMIT * wanted:  # the overview is sharp enough here
+            self._jobs.cancel("thumbnails-detail")
+            self._clear(self._detail)
+            self._detail_range = None
+            return
+        if self._detail_range is not None:
+            d0, d1 = self._detail_range
+            if d0 <= x0 and x1 <= d1 and (d1 - d0) <= STRETCH_LIMIT * (x1 - x0):
+                return  # the current detail strip already covers this view sharply
+        # slots on a grid of the wanted step, so panning reuses the same times
+        first = math.floor(x0 / wanted)
+        times = [k * wanted for k in range(first, first + count + 1) if k * wanted < clip.duration]
+        self._detail_range = (times[0], min(times[-1] + wanted, clip.duration))
+        self._clear(self._detail)
+        self._jobs.start("thumbnails-detail", _thumbnail_job(clip, times, wanted),
+                         on_yield=lambda thumb: self._add_thumb(self._detail, thumb, 1),
+                         on_error=self._media_error)
+
+    def _clear(self, items: list) -> None:
+        for image in items:
+            self.filmstrip.removeItem(image)
+        items.clear()
 
     @property
     def thumbnail_count(self) -> int:
         return len(self._thumbs)
+
+    @property
+    def detail_thumbnails(self) -> list[tuple[float, float, np.ndarray]]:
+        """(start, width, image) of the detail strip's pictures (tests, benchmarks)."""
+        rects = [(item, item.mapRectToParent(item.boundingRect())) for item in self._detail]
+        return [(r.x(), r.width(), item.image) for item, r in rects]
 
     # -- playhead and view ---------------------------------------------------------------
     def set_playhead(self, t: float, follow: bool = False) -> None:
@@ -257,25 +348,41 @@ class Timeline(QWidget):
         if not self._setting_playhead:
             self.seekRequested.emit(t)
 
-    def _add_thumb(self, thumb) -> None:
-        t, image = thumb
+    def _add_thumb(self, strip: list, thumb, z: int) -> None:
+        t, step, image = thumb
         item = pg.ImageItem(image, axisOrder="row-major")
         item.setCacheMode(CACHED)  # the moving playhead must not re-scale every picture
-        w = min(self._thumb_step, self.duration - t)
+        item.setZValue(z)
+        w = min(step, self.duration - t)
         item.setRect(t, 0.0, max(w, 1e-3), 1.0)
         self.filmstrip.addItem(item)
-        self._thumbs.append(item)
+        strip.append(item)
 
 
-def _thumbnail_job(clip, step: float):
-    """A generator job: one (t, RGB image) per `step` seconds, decoded in one pass."""
+def _thumbnail_job(clip, times: list[float], step: float):
+    """A generator job: (t, step, RGB image) for each slot start in `times` (ascending),
+    each the first frame at or after t. Far slots are reached by seeking (from the
+    keyframe before them), near ones by decoding on."""
 
     def job(token, _progress):
-        next_t = 0.0
-        for frame in clip.frames(width=THUMB_WIDTH, gray=False):
-            token.check()
-            if frame.t + 1e-6 >= next_t:
-                yield frame.t, frame.image
-                next_t = (math.floor(frame.t / step + 1e-6) + 1) * step
+        frames, last_t = None, -math.inf
+        try:
+            for target in times:
+                token.check()
+                if frames is None or target - last_t > SEEK_GAP_S:
+                    if frames is not None:
+                        frames.close()
+                    frames = clip.frames(width=THUMB_WIDTH, gray=False, start=target)
+                for frame in frames:
+                    last_t = frame.t
+                    if frame.t + 1e-6 >= target:
+                        yield target, step, frame.image
+                        break
+                    token.check()
+                else:
+                    return  # past the last frame
+        finally:
+            if frames is not None:
+                frames.close()
 
     return job

@@ -28,6 +28,11 @@ from typing import Callable
 import numpy as np
 
 FADE_S = 0.015  # crossfade for swaps, seeks, play and pause: long enough to hide a jump
+# Longer play buffers hold int16 (the callback scales while it copies): two float32 buffers
+# of an hour at 48 kHz would take 1.4 GB, two int16 ones 0.7 GB. 16 bits is what the
+# device gets from most mixers anyway; the export, not playback, carries the full depth.
+COMPACT_ABOVE_S = 300.0
+INT16_SCALE = 1.0 / 32767.0
 MAX_BLOCK = 4096  # scratch length; a larger device block is rendered in pieces
 STALE_FADE_S = 0.5  # a fade that makes no progress this long means the device stopped
 
@@ -36,8 +41,10 @@ class Transport:
     """Play buffers plus the transport state shared by the GUI, mixer and audio threads."""
 
     def __init__(self, sample_rate: int, n_samples: int = 0, *, device_driven: bool = False,
-                 latency: float = 0.0, clock: Callable[[], float] = time.monotonic):
+                 latency: float = 0.0, clock: Callable[[], float] = time.monotonic,
+                 compact_above_s: float = COMPACT_ABOVE_S):
         self.sample_rate = int(sample_rate)
+        self.compact_above_s = float(compact_above_s)
         self.device_driven = device_driven  # False: nothing calls `callback`; the clock is free running
         self._clock_fn = clock
         self._nominal_delay = float(latency)
@@ -46,6 +53,8 @@ class Transport:
         ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(self._fade_len) + 0.5) / self._fade_len)
         self._ramp_in = ramp.astype(np.float32)
         self._ramp_out = (1.0 - ramp).astype(np.float32)
+        # the ramps with the int16 scale folded in: one multiply converts and fades
+        self._ramps16 = ((ramp * INT16_SCALE).astype(np.float32), ((1.0 - ramp) * INT16_SCALE).astype(np.float32))
         self._mix = np.zeros(MAX_BLOCK, np.float32)
         self._tmp = np.zeros(MAX_BLOCK, np.float32)
         self._lock = threading.Lock()  # guards _front/_pending/fade source; callback never waits on it
@@ -83,8 +92,14 @@ class Transport:
 
     def _alloc(self, n: int) -> None:
         pad = MAX_BLOCK + self._fade_len  # zeros past the end: reads never need bounds checks
-        # buffers and their length travel as one tuple: the callback reads a consistent pair
-        self._store = ((np.zeros(n + pad, np.float32), np.zeros(n + pad, np.float32)), n)
+        # buffers, their length and how to read them travel as one tuple: the callback reads
+        # a consistent set (buffers, n, scale (0: float32), ramp in, ramp out)
+        if n > self.compact_above_s * self.sample_rate:
+            bufs = (np.zeros(n + pad, np.int16), np.zeros(n + pad, np.int16))
+            self._store = (bufs, n, np.float32(INT16_SCALE)) + self._ramps16
+        else:
+            bufs = (np.zeros(n + pad, np.float32), np.zeros(n + pad, np.float32))
+            self._store = (bufs, n, 0.0, self._ramp_in, self._ramp_out)
         self._front = 0
         self._pending = -1
 
@@ -108,7 +123,7 @@ class Transport:
         waited_since, callbacks_then = None, self.callbacks
         while True:
             with self._lock:
-                bufs, n = self._store
+                bufs, n = self._store[:2]
                 self._back_store = self._store
                 if self._pending >= 0:  # handed over but not yet taken: take it back
                     self._back_index, self._pending = self._pending, -1
@@ -141,7 +156,7 @@ class Transport:
 
     def front_samples(self) -> np.ndarray:
         """The mix being played (read-only view; for tests and waveform display)."""
-        bufs, n = self._store
+        bufs, n = self._store[:2]
         view = bufs[self._front][:n]
         view.flags.writeable = False
         return view
@@ -265,7 +280,7 @@ class Transport:
         self._fade_left = self._fade_len
 
     def _render(self, out, n: int) -> None:
-        bufs, end = self._store
+        bufs, end, scale, ramp_in, ramp_out = self._store
         pos = self._pos if self._pos < end else end  # the buffers may just have been resized
         done = 0
         if self._fade_left > 0:
@@ -273,13 +288,13 @@ class Transport:
             k = self._fade_len - self._fade_left
             mix = self._mix[:m]
             if self._sounding:
-                np.multiply(bufs[self._front][pos:pos + m], self._ramp_in[k:k + m], out=mix)
+                np.multiply(bufs[self._front][pos:pos + m], ramp_in[k:k + m], out=mix)
             else:
                 mix.fill(0.0)
             if self._fade_src >= 0:
                 tmp = self._tmp[:m]
                 sp = self._fade_src_pos if self._fade_src_pos < end else end
-                np.multiply(bufs[self._fade_src][sp:sp + m], self._ramp_out[k:k + m], out=tmp)
+                np.multiply(bufs[self._fade_src][sp:sp + m], ramp_out[k:k + m], out=tmp)
                 np.add(mix, tmp, out=mix)
                 self._fade_src_pos = min(sp + m, end)
             out[:m] = mix[:, None]
@@ -289,7 +304,12 @@ class Transport:
                 pos = min(pos + m, end)
         if done < n:
             if self._sounding:
-                out[done:n] = bufs[self._front][pos:pos + n - done, None]
+                if scale:  # int16: scaled into the scratch, then out (n <= MAX_BLOCK)
+                    mix = self._mix[:n - done]
+                    np.multiply(bufs[self._front][pos:pos + n - done], scale, out=mix)
+                    out[done:n] = mix[:, None]
+                else:
+                    out[done:n] = bufs[self._front][pos:pos + n - done, None]
                 pos = min(pos + n - done, end)
             else:
                 out[done:n] = 0.0

@@ -39,6 +39,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+import queue
+import threading
+
 import cv2
 import numpy as np
 from scipy.ndimage import maximum_filter1d, median_filter
@@ -277,6 +280,67 @@ def _roi_mask(roi, image_shape, analysis_shape, source_size) -> np.ndarray | Non
     return mask
 
 
+class _Prefetch:
+    """Frames decoded on a thread of their own, a few ahead of the analysis.
+
+    Decoding (FFmpeg, with the interpreter lock released) and measuring (OpenCV and numpy)
+    then run on both cores at once instead of taking turns: on two idle cores the envelope
+    is close to the slower of the two, not their sum. The queue is short, so memory stays
+    a few small frames. The thread owns the decoder: close() stops it there and waits.
+    """
+
+    DEPTH = 16
+    _END = object()
+
+    def __init__(self, frames):
+        self._frames = frames
+        self._queue: queue.Queue = queue.Queue(self.DEPTH)
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="foley-motion-decode", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for frame in self._frames:
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop.is_set():
+                    break
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._error = exc
+        finally:
+            close = getattr(self._frames, "close", None)
+            if close is not None:
+                close()
+            self._put_end()
+
+    def _put_end(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(self._END, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self):
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                if self._error is not None:
+                    raise self._error
+                return
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 class MotionEngine:
     """Video2RMS without weights: contacts seen in the picture become impacts in the envelope."""
 
@@ -307,7 +371,7 @@ class MotionEngine:
     ) -> Envelope:
         info = clip.info
         report(progress, 0.0, "optical flow")
-        frames = clip.frames(width=self.params.analysis_width, gray=not self.params.colour)
+        frames = _Prefetch(clip.frames(width=self.params.analysis_width, gray=not self.params.colour))
         try:
             values = motion_envelope(
                 frames,
@@ -320,8 +384,6 @@ class MotionEngine:
                 n_frames_hint=getattr(info, "n_frames", None),
             )
         finally:
-            close = getattr(frames, "close", None)  # release the decoder now, also on cancel
-            if close is not None:
-                close()
+            frames.close()  # release the decoder now, also on cancel
         report(progress, 1.0, "done")
         return Envelope(values, FRAME_RATE)
