@@ -10,9 +10,11 @@ pattern: the audio callback never calls into Qt), and shuts every thread down on
 from __future__ import annotations
 
 import os
+import sys
+import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
 from foley_studio.core import media
@@ -35,7 +37,6 @@ POLL_MS = 33  # ~30 Hz: smooth enough for a playhead, far below the audio callba
 # the two cores with its decode), but never longer than this
 FIRST_PICTURE_WAIT_MS = 1000
 DEFAULT_PROMPT = "ball bouncing on a wooden floor"
-WAVEFORM_SR = 16_000
 
 
 def _default_components() -> tuple[Any, Any, Any]:
@@ -79,6 +80,7 @@ class MainWindow(QMainWindow):
         self.default_prompt = default_prompt
         self.clip = None
         self.roi = None
+        self._media_reported: set[str] = set()  # problems with the clip already shown
         self._closed = False
         self.jobs = Jobs(self)
         self.doc = Document(recovery_dir=recovery_dir, autosave_ms=autosave_ms, parent=self)
@@ -159,6 +161,10 @@ class MainWindow(QMainWindow):
         first_frame = getattr(self.video_view, "firstFrameShown", None)
         if first_frame is not None:
             first_frame.connect(self._first_picture_shown)
+        for part, name in ((self.video_view, "decodeFailed"), (self.timeline, "mediaFailed")):
+            failed = getattr(part, name, None)  # (str): the clip could not be decoded
+            if failed is not None:
+                failed.connect(self.media_problem)
 
     # -- files ---------------------------------------------------------------------------
     def open_dialog(self) -> None:
@@ -168,27 +174,39 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def open_path(self, path: str) -> bool:
-        """Open a video (new project) or a project file; False if nothing changed."""
-        if not self.maybe_save():
-            return False
+        """Open a video (new project) or a project file; False if nothing changed.
+
+        A file that cannot be opened leaves the current document and clip as they were."""
         try:
             if path.lower().endswith(".json"):
+                if not self.maybe_save():
+                    return False
                 self._open_project(path)
             else:
-                self._open_video(path)
+                # probe first (fast): a bad file fails before the save question is asked
+                clip = media.open_clip(path)
+                if not self.maybe_save():
+                    return False
+                self._open_video(clip)
         except FoleyError as exc:
             self.dialogs.error(self, str(exc))
             return False
+        except Exception as exc:  # a bug, but the editor and its document must survive it
+            traceback.print_exc(file=sys.stderr)
+            self.dialogs.error(self, f"{path}: cannot open ({type(exc).__name__}: {exc})")
+            return False
         return True
 
-    def _open_video(self, path: str) -> None:
-        clip = media.open_clip(path)  # probes only: fast, and bad files fail here
+    def _open_video(self, clip) -> None:
         # a silent first track: a prompt box to type into and a curve to draw on at once
         first = Track(name="Foley", prompt=self.default_prompt, envelope=Envelope.silence(clip.duration))
-        project = Project(media_path=os.path.abspath(path), media_fingerprint=media.fingerprint(path),
+        project = Project(media_path=os.path.abspath(clip.path), media_fingerprint=clip.fingerprint,
                           duration=clip.duration, tracks=[first])
         self.doc.reset(project)
         self._set_clip(clip)
+        if clip.info.truncated:  # it opens with what can be read; say that this is not all
+            self.statusBar().showMessage(f"{clip.path}: the file is cut short; its first "
+                                         f"{clip.duration:.2f} s can be used", 10_000)
 
     def _open_project(self, path: str) -> None:
         recovery = Document.recovery_candidate(path, self.doc.recovery_dir)
@@ -199,21 +217,34 @@ class MainWindow(QMainWindow):
         else:
             self.doc.open(path)
             self.doc.discard_recovery()  # declined (or none): do not ask again next time
+        self._set_clip(self._project_clip())
+
+    def _project_clip(self):
+        """The open project's clip, or None (told why) when it is missing or unreadable:
+        the project stays open without a picture rather than beside the previous clip."""
         project = self.doc.project
-        clip = None
-        if project.media_path and not project.media_missing():
-            clip = media.open_clip(project.media_path)
-        elif project.media_path:
+        if not project.media_path:
+            return None
+        if project.media_missing():
             self.dialogs.error(self, f"{project.media_path}: the project's video is missing")
-        self._set_clip(clip)
+            return None
+        try:
+            clip = media.open_clip(project.media_path)
+        except FoleyError as exc:
+            self.dialogs.error(self, f"{exc} (the project opens without its video)")
+            return None
+        if project.media_changed(lambda _path: clip.fingerprint):
+            self.dialogs.error(self, f"{project.media_path}: the video changed since the project "
+                                     "was saved; the envelopes may no longer line up with it")
+        return clip
 
     def recover_untitled(self, recovery_path: str) -> None:
         self.doc.recover(recovery_path, None)
-        media_path = self.doc.project.media_path
-        self._set_clip(media.open_clip(media_path) if media_path and os.path.isfile(media_path) else None)
+        self._set_clip(self._project_clip())
 
     def _set_clip(self, clip) -> None:
         self.clip, self.roi = clip, None
+        self._media_reported = set()
         self.playback.pause()
         duration = clip.duration if clip is not None else (self.doc.project.duration or 0.0)
         self.playback.duration = duration
@@ -226,8 +257,7 @@ class MainWindow(QMainWindow):
         self.transport.set_time(timecode(0.0, clip.info.fps if clip else 0.0))
         later = [self.timeline.load_thumbnails]
         if clip is not None and clip.info.has_audio:
-            later.append(lambda: self.jobs.start("original-audio", lambda _t, _p: clip.audio(WAVEFORM_SR),
-                                                 on_result=self.timeline.set_original_audio))
+            later.append(lambda: self.timeline.load_waveform(clip))  # streamed peaks
         self._when_picture_shows(later)
         self.clipOpened.emit()
 
@@ -252,6 +282,30 @@ class MainWindow(QMainWindow):
             job()
         if self._warm_up is None and not self._closed:
             self._warm_up = warm_up()
+
+    def media_problem(self, message: str) -> None:
+        """The clip's picture or sound cannot be read any more (damaged, or its file was
+        replaced or deleted while open): say so once per clip and reason. The document is
+        untouched; the user can save it, or open the clip again."""
+        if message in self._media_reported or self._closed:
+            return
+        self._media_reported.add(message)
+        self.statusBar().showMessage(message, 10_000)
+        self.dialogs.error(self, message)
+
+    def _check_clip_file(self) -> None:
+        """Back in the window (perhaps from replacing the clip elsewhere): is it the same?"""
+        if self.clip is None or not hasattr(self.clip, "check_unchanged"):
+            return
+        try:
+            self.clip.check_unchanged()
+        except FoleyError as exc:
+            self.media_problem(str(exc))
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
+            self._check_clip_file()
 
     def save(self) -> bool:
         if self.doc.path is None:
@@ -318,7 +372,8 @@ class MainWindow(QMainWindow):
     def _auto_failed(self, message: str) -> None:
         self.transport.set_predicting(False)
         self.render_status.setText("Auto-generate failed")
-        self.dialogs.error(self, message)
+        if message not in self._media_reported:  # not twice when the view already said it
+            self.dialogs.error(self, message)
         self.autoFailed.emit(message)
 
     def _roi_changed(self, roi) -> None:

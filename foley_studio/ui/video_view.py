@@ -1,9 +1,11 @@
 """The video picture: the frame at the playhead, a time code, and a region of interest.
 
-Frames are decoded on a background thread, already scaled to the widget (core.media
-iter_frames), into a small cache around the playhead, so scrubbing and playback never
-decode on the GUI thread. show_time(t) shows the frame whose timestamp is the latest <= t
-as soon as it is decoded; until then the nearest earlier cached frame stays up.
+Frames are decoded on a background thread (frame_decoder.py), already scaled to the
+widget, into a small cache around the playhead, so scrubbing and playback never decode
+on the GUI thread. show_time(t) shows the frame whose timestamp is the latest <= t as
+soon as it is decoded; until then the nearest earlier cached frame stays up. When the
+clip cannot be decoded (damaged, or its file replaced or deleted while open) the reason
+is painted over the picture and decodeFailed tells the window.
 
 Frames are decoded at the exact device-pixel size of the picture, so painting one is a
 plain copy: scaling 720p frames smoothly on the GUI thread at 30 fps cost ~15% of a core
@@ -13,20 +15,14 @@ size arrive, the old ones are drawn scaled.
 
 from __future__ import annotations
 
-import bisect
 import math
-import threading
 
-import numpy as np
-from PySide6.QtCore import QCoreApplication, QObject, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QRubberBand, QSizePolicy, QWidget
 
-from foley_studio.core.errors import FoleyError
+from foley_studio.ui.frame_decoder import FrameCache, FrameDecoder
 
-PREFETCH_S = 0.5  # decode this far past the playhead so playback finds frames ready
-REUSE_S = 1.0  # a request this far ahead of the decoder is reached by decoding on, not seeking
-CACHE_BYTES = 48 * 1024 * 1024
 SIZE_SLACK_PX = 2  # a frame this close to the picture's size is drawn 1:1 (sizes are even)
 MIN_ROI_PX = 4  # a shorter drag is a click, not a region
 
@@ -39,204 +35,14 @@ def time_code(t: float, fps: float) -> str:
     return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}:{ff:02d}"
 
 
-class FrameCache:
-    """Decoded frames by timestamp. Each knows the next frame's time in the stream, so a lookup
-    can tell "the right frame" from "an earlier one that happens to be cached"."""
-
-    def __init__(self, budget: int = CACHE_BYTES):
-        self._lock = threading.Lock()
-        self._times: list[float] = []
-        self._frames: dict[float, list] = {}  # t -> [QImage, next_t or None]
-        self._bytes = 0
-        self._budget = budget
-        self._frame_bytes = 1
-        self._epoch = 0  # frames decoded for an older clip or width are refused
-
-    @property
-    def capacity(self) -> int:
-        """How many frames of the current size fit the budget."""
-        return max(self._budget // self._frame_bytes, 2)
-
-    def clear(self, epoch: int) -> None:
-        with self._lock:
-            self._times, self._frames, self._bytes, self._epoch = [], {}, 0, epoch
-
-    def add(self, epoch: int, t: float, image: QImage, previous: float | None, keep_near: float) -> None:
-        with self._lock:
-            if epoch != self._epoch:
-                return
-            if t not in self._frames:
-                bisect.insort(self._times, t)
-                self._frames[t] = [image, None]
-                self._bytes += image.sizeInBytes()
-                self._frame_bytes = max(image.sizeInBytes(), 1)
-            if previous is not None and previous in self._frames:
-                self._frames[previous][1] = t
-            while self._bytes > self._budget and len(self._times) > 1:
-                far = max((self._times[0], self._times[-1]), key=lambda x: abs(x - keep_near))
-                self._times.remove(far)
-                self._bytes -= self._frames.pop(far)[0].sizeInBytes()
-
-    def mark_last(self, t: float) -> None:
-        with self._lock:  # no frame follows t: end of stream, or undecodable beyond
-            if t in self._frames:
-                self._frames[t][1] = math.inf
-
-    def lookup(self, t: float) -> tuple[float, QImage, bool] | None:
-        """(frame time, image, exact) for the latest cached frame <= t (or the first one)."""
-        with self._lock:
-            if not self._times:
-                return None
-            i = bisect.bisect_right(self._times, t) - 1
-            if i < 0:  # before the first cached frame: exact only if it is the clip's first
-                first = self._times[0]
-                return first, self._frames[first][0], first <= 1e-6 and t < first
-            ft = self._times[i]
-            image, next_t = self._frames[ft]
-            return ft, image, next_t is not None and t < next_t
-
-    def covered_until(self, t: float) -> tuple[float, int]:
-        """(time of the first missing frame after t (inf: none), frames cached from t to it)."""
-        with self._lock:
-            i = bisect.bisect_right(self._times, t) - 1
-            if i < 0:
-                return t, 0
-            cur, count = self._times[i], 1
-            while True:
-                next_t = self._frames[cur][1]
-                if next_t is None or next_t not in self._frames:
-                    return (next_t if next_t is not None else cur), count
-                cur, count = next_t, count + 1
-
-
-class FrameDecoder(QObject):
-    """Background thread that keeps the cache filled from the wanted time to PREFETCH_S past it."""
-
-    decoded = Signal()  # emitted on the decoder thread, delivered on the GUI thread
-
-    def __init__(self, cache: FrameCache):
-        super().__init__()
-        self._cache = cache
-        self._cond = threading.Condition()
-        self._clip = None
-        self._width = 0
-        self._epoch = 0  # bumped by a new clip or width: the open decoder is then stale
-        self._wanted: float | None = None
-        self._stopping = False
-        self._failed_epoch = -1
-        self.error: str | None = None
-        self._thread = threading.Thread(target=self._run, name="foley-video-decoder", daemon=True)
-        self._thread.start()
-
-    def set_source(self, clip, width: int) -> None:
-        with self._cond:
-            self._clip, self._width, self._wanted = clip, width, None
-            self._epoch += 1
-            self.error = None
-            self._cache.clear(self._epoch)
-            self._cond.notify_all()
-
-    def request(self, t: float) -> None:
-        with self._cond:
-            self._wanted = t
-            self._cond.notify_all()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join()
-
-    def _todo(self) -> float | None:
-        """The time the cache must reach next, or None when it is full enough."""
-        if self._clip is None or self._wanted is None or self._failed_epoch == self._epoch:
-            return None
-        if not (self._cache.lookup(self._wanted) or (0, 0, False))[2]:
-            return self._wanted
-        reach, count = self._cache.covered_until(self._wanted)
-        # stop at half the cache: big frames must not evict the ones just prefetched
-        return reach if reach < self._wanted + PREFETCH_S and count < self._cache.capacity // 2 else None
-
-    def _run(self) -> None:
-        frames, epoch, last_t = None, -1, None
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._stopping or self._todo() is not None)
-                if self._stopping:
-                    break
-                need, wanted = self._todo(), self._wanted
-                clip, width = self._clip, self._width
-                stale = epoch != self._epoch
-                epoch = self._epoch
-            if stale or frames is None or last_t is None or not last_t <= need < last_t + REUSE_S:
-                if frames is not None:
-                    frames.close()
-                frames, last_t = self._open(clip, width, need, epoch)
-                if frames is None:
-                    continue
-            try:
-                frame = next(frames)
-            except StopIteration:
-                frame = None
-            except FoleyError as exc:  # corrupt data: keep what decoded, stop reading here
-                self.error, frame = str(exc), None
-            if frame is None:
-                if last_t is not None:
-                    self._cache.mark_last(last_t)
-                frames, last_t = None, None
-                self._notify()
-                continue
-            self._cache.add(epoch, frame.t, _to_qimage(frame.image), last_t, keep_near=wanted)
-            last_t = frame.t
-            self._notify()
-        if frames is not None:
-            frames.close()
-
-    def _open(self, clip, width: int, wanted: float, epoch: int):
-        """A frame iterator positioned at the frame shown at `wanted`; (None, None) on failure."""
-        start = max(wanted - 1.5 / (clip.info.fps or 25.0), 0.0)
-        while True:
-            frames, first = None, None
-            try:
-                frames = clip.frames(width=width, gray=False, start=start)
-                first = next(frames, None)
-            except FoleyError as exc:
-                self.error = str(exc)
-            if first is not None and (first.t <= wanted + 1e-6 or start == 0.0):
-                self._cache.add(epoch, first.t, _to_qimage(first.image), None, keep_near=wanted)
-                self._notify()
-                return frames, first.t
-            if frames is not None:
-                frames.close()
-            if start == 0.0 or self.error:  # nothing decodable at all: do not retry this clip
-                with self._cond:
-                    self._failed_epoch = epoch
-                self._notify()
-                return None, None
-            start = max(start - REUSE_S, 0.0)  # a gap before `wanted` (VFR, or past the end)
-
-    def _notify(self) -> None:
-        try:
-            self.decoded.emit()
-        except RuntimeError:
-            pass  # the view was deleted while we decoded
-
-
-def _to_qimage(rgb) -> QImage:
-    # rows of a width whose 3*w bytes are not a multiple of FFmpeg's line alignment come
-    # padded (a strided view); QImage wants plain rows
-    rgb = np.ascontiguousarray(rgb)
-    h, w = rgb.shape[:2]
-    # copy(): the QImage must own its pixels once the numpy array is gone
-    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-
-
 class VideoView(QWidget):
     """Shows a clip's frame at a time; draws and reports a region of interest."""
 
     roiChanged = Signal(object)  # (x, y, w, h) in source pixels, or None
     firstFrameShown = Signal()  # once per clip, when its first picture has been painted
+    # once per clip and reason: the picture cannot be decoded (damaged, or the file was
+    # replaced or deleted while open); the window tells the user
+    decodeFailed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -253,6 +59,8 @@ class VideoView(QWidget):
         self._cache = FrameCache()
         self._decoder = decoder = FrameDecoder(self._cache)
         decoder.decoded.connect(self._refresh)
+        decoder.failed.connect(self._decode_failed)
+        self._reported: set[str] = set()
         self._decode_width = 0
         self.destroyed.connect(lambda *_: decoder.stop())
         app = QCoreApplication.instance()
@@ -264,6 +72,7 @@ class VideoView(QWidget):
     def set_clip(self, clip) -> None:
         self._clip, self._shown, self._wanted, self._roi = clip, None, 0.0, None
         self._painted_first = False
+        self._reported = set()
         self._decode_width = self._width_for_decoding()
         self._decoder.set_source(clip, self._decode_width)
         self.show_time(0.0)
@@ -319,6 +128,18 @@ class VideoView(QWidget):
             self.update()
         self._shown = hit
 
+    def _decode_failed(self, clip, message: str) -> None:
+        if clip is not self._clip or message in self._reported:
+            return  # an older clip's decoder, or already said
+        self._reported.add(message)
+        self.update()  # the reason is painted over the picture
+        self.decodeFailed.emit(message)
+
+    @property
+    def error(self) -> str | None:
+        """Why the picture could not be decoded (None: no problem)."""
+        return self._decoder.error
+
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         width = self._width_for_decoding()
@@ -353,9 +174,9 @@ class VideoView(QWidget):
             else:
                 p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
                 p.drawImage(target, image)
-        elif self._decoder.error:
-            p.setPen(QColor(220, 120, 120))
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._decoder.error)
+        if self._decoder.error:
+            # over the last good frame too: a stale picture must not pass for the clip's
+            self._paint_error(p, self._decoder.error, centred=self._shown is None)
         if self._roi is not None:
             p.setPen(QPen(QColor(255, 210, 0), 2, Qt.PenStyle.DashLine))
             p.drawRect(self._roi_to_widget(self._roi, target))
@@ -374,6 +195,15 @@ class VideoView(QWidget):
         centre = target.center()
         x, y = round(centre.x() * dpr - w / 2.0), round(centre.y() * dpr - h / 2.0)
         return QRectF(x / dpr, y / dpr, w / dpr, h / dpr)
+
+    def _paint_error(self, p: QPainter, text: str, centred: bool) -> None:
+        flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+        box = self.rect().adjusted(8, 8, -8, -8)
+        if not centred:
+            box.setHeight(p.fontMetrics().height() * 3)
+            p.fillRect(box, QColor(0, 0, 0, 190))
+        p.setPen(QColor(235, 130, 130))
+        p.drawText(box, flags, text)
 
     def _paint_time_code(self, p: QPainter) -> None:
         t = self.displayed_time if self.displayed_time is not None else self._wanted
