@@ -169,6 +169,13 @@ class TrackRow(QFrame):
         self.doc.set_track_field(self.track_id, field, edit.text())
 
     def choose_sound(self) -> None:
+        engine = self.doc.track(self.track_id).engine
+        # asked here, not when the row is drawn: reading an engine's class imports its module,
+        # and palette's pulls in scipy.signal (~1.4 s), which must not delay the first picture
+        if not takes_audio_prompt(engine):
+            self.status.setText(f"{engine} takes its timbre from the text prompt; choose an engine that "
+                                "takes a sound file (controlnet with the CLAP audio branch)")
+            return
         path = pick_sound_file(self)
         if path:
             self.set_audio_prompt(os.path.abspath(path))
@@ -208,11 +215,8 @@ class TrackRow(QFrame):
 
     def _show_audio_prompt(self, t: Track) -> None:
         path = t.engine_params.get(AUDIO_PROMPT)
-        capable = takes_audio_prompt(t.engine)
-        self.sound.setEnabled(capable)
-        self.sound.setToolTip("Timbre from a sound file (replaces the text prompt)" if capable else
-                              "Timbre from a sound file: choose an engine that takes one (controlnet with "
-                              "the CLAP audio branch)")
+        self.sound.setToolTip("Timbre from a sound file instead of the text prompt (engines that take "
+                              "one: controlnet with the CLAP audio branch)")
         self.sound_chip.setVisible(bool(path))
         if path:
             self.sound_chip.setText(f"{os.path.basename(str(path))} ✕")

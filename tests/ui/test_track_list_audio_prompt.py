@@ -25,11 +25,37 @@ def rows(qtbot, tmp_path):
     view.close()  # the view holds the rows: keep it alive until the test ends
 
 
-def test_only_engines_that_take_a_sound_offer_it(rows):
-    _, r = rows
-    assert r["n"].sound.isEnabled()
-    assert not r["p"].sound.isEnabled() and "choose an engine" in r["p"].sound.toolTip()
+def test_only_engines_that_take_a_sound_open_the_dialog(rows, monkeypatch):
+    doc, r = rows
+    asked = []
+    monkeypatch.setattr(track_list, "pick_sound_file", lambda parent: asked.append(1) or "")
+    r["p"].sound.click()
+    assert asked == [] and "takes its timbre from the text prompt" in r["p"].status.text()
+    assert doc.track("p").engine_params == {} and doc.undo_stack.count() == 0
+    r["n"].sound.click()
+    assert asked == [1]
     assert not r["n"].sound_chip.isVisible()
+
+
+def test_drawing_the_rows_does_not_import_the_engines():
+    """palette's module pulls in scipy.signal (~1.4 s): the editor must show its first picture
+    without it, so the rows may not ask engines anything until the user does."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from PySide6.QtWidgets import QApplication\n"
+            "app = QApplication([])\n"
+            "from foley_studio.core.envelope import Envelope\n"
+            "from foley_studio.core.project import Project, Track\n"
+            "from foley_studio.ui.document import Document\n"
+            "from foley_studio.ui.track_list import TrackList\n"
+            "doc = Document(Project(duration=1.0, tracks=[Track(id='a', engine='palette', "
+            "envelope=Envelope(np.zeros(125, np.float32)))]), autosave_ms=0)\n"
+            "view = TrackList(doc); view.show(); app.processEvents()\n"
+            "loaded = [m for m in ('foley_studio.engines.rms2sound.palette', 'scipy.signal') if m in sys.modules]\n"
+            "assert not loaded, loaded\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_choosing_a_sound_is_one_undo_step_and_the_chip_clears_it(rows, monkeypatch, tmp_path):
