@@ -287,9 +287,12 @@ class _Prefetch:
     then run on both cores at once instead of taking turns: on two idle cores the envelope
     is close to the slower of the two, not their sum. The queue is short, so memory stays
     a few small frames. The thread owns the decoder: close() stops it there and waits.
+    Frames travel in batches of BATCH: a queue hand-over (locks, a wake-up of the other
+    thread) per frame cost the analysis thread about a tenth of its time.
     """
 
-    DEPTH = 16
+    DEPTH = 4  # batches
+    BATCH = 4  # frames per batch
     _END = object()
 
     def __init__(self, frames):
@@ -301,31 +304,33 @@ class _Prefetch:
         self._thread.start()
 
     def _run(self) -> None:
+        batch: list = []
         try:
             for frame in self._frames:
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put(frame, timeout=0.1)
+                batch.append(frame)
+                if len(batch) >= self.BATCH:
+                    if not self._put(batch):
                         break
-                    except queue.Full:
-                        continue
-                if self._stop.is_set():
-                    break
-        except BaseException as exc:  # handed to the consumer, raised there
+                    batch = []
+        except BaseException as exc:  # handed to the consumer, raised there (after the batch)
             self._error = exc
         finally:
             close = getattr(self._frames, "close", None)
             if close is not None:
                 close()
-            self._put_end()
+            if batch:
+                self._put(batch)
+            self._put(self._END)
 
-    def _put_end(self) -> None:
+    def _put(self, item) -> bool:
+        """Queue item unless stopped first; False when stopped."""
         while not self._stop.is_set():
             try:
-                self._queue.put(self._END, timeout=0.1)
-                return
+                self._queue.put(item, timeout=0.1)
+                return True
             except queue.Full:
                 continue
+        return False
 
     def __iter__(self):
         while True:
@@ -334,7 +339,7 @@ class _Prefetch:
                 if self._error is not None:
                     raise self._error
                 return
-            yield item
+            yield from item
 
     def close(self) -> None:
         self._stop.set()

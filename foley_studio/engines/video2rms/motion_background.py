@@ -66,6 +66,11 @@ class BackgroundModel:
         self.quiet: np.ndarray | None = None
         self.changed_fraction = 0.0
         self.difference: np.ndarray | None = None  # the last picture's from the background
+        # OpenCV takes a Python number as a 4-channel Scalar, about 2 us a call more than an
+        # array of the value: constants as arrays, and scratch planes for splitting colour
+        self._ones = np.ones(shape, np.uint8)
+        self._hold_level = np.full(shape, _HOLD, np.uint8)
+        self._planes = [np.empty(shape, np.uint8) for _ in range(3)]
 
     def push(
         self, gray: np.ndarray, camera: np.ndarray, colour: np.ndarray | None = None
@@ -87,16 +92,18 @@ class BackgroundModel:
         tolerant = self._misaligned > 0
         # stillness in grey is enough: what it misses of a moving object is foreground
         quiet = cv2.threshold(_difference(gray, self._prev, tolerant), STILL_LEVEL, 255, cv2.THRESH_BINARY_INV)[1]
-        self.difference = _difference(picture, self._background, tolerant)
+        self.difference = _difference(picture, self._background, tolerant, self._planes)
         fg = cv2.threshold(self.difference, FOREGROUND_LEVEL, 255, cv2.THRESH_BINARY)[1]
         # a pixel that just became foreground (something arrived) starts its count afresh:
         # an object that moves a pixel a frame would otherwise look still at its leading
         # edge, keep the background's count there, and melt into the background
         arrived = cv2.subtract(fg, self._last_fg)
-        still = cv2.bitwise_and(cv2.add(self._still, 1), cv2.bitwise_and(quiet, cv2.bitwise_not(arrived)))
+        # quiet is 0 or 255, so quiet - arrived (saturating) is quiet & ~arrived in one call
+        still = cv2.bitwise_and(cv2.add(self._still, self._ones), cv2.subtract(quiet, arrived))
         # STILL_FRAMES still frames make background, SETTLE_FRAMES where it was foreground
-        # (the held mask is 0 or _HOLD, so subtracting it is the delay)
-        ready = cv2.compare(cv2.subtract(still, self._held), STILL_FRAMES, cv2.CMP_GE)
+        # (the held mask is 0 or _HOLD, so subtracting it is the delay); counts are whole,
+        # so > STILL_FRAMES - 1 is >= STILL_FRAMES (a threshold is cheaper than a compare)
+        ready = cv2.threshold(cv2.subtract(still, self._held), STILL_FRAMES - 1, 255, cv2.THRESH_BINARY)[1]
         background = cv2.copyTo(picture, ready, self._background)
         fg = cv2.subtract(fg, ready)  # what became background here is not foreground
         self._prev, self._background, self._still, self._picture = gray, background, still, picture
@@ -123,7 +130,7 @@ class BackgroundModel:
         a caller that knows which of it is speckle holds the rest instead, so that speckle
         goes back into the background after STILL_FRAMES."""
         # one pixel of margin keeps an object's faint rim out of the background while it rests
-        self._held = cv2.dilate(cv2.min(objects, _HOLD), None)
+        self._held = cv2.dilate(cv2.min(objects, self._hold_level), None)
 
     @property
     def margins(self) -> tuple[int, int, int, int]:
@@ -138,6 +145,9 @@ class BackgroundModel:
         cx, cy = c + 0.5 * (a * w + b * h), f + 0.5 * (d * w + e * h)
         spread = 0.5 * (abs(a) * w + abs(b) * h + abs(d) * w + abs(e) * h)
         if math.hypot(cx, cy) + spread <= CAMERA_STILL_PX:
+            if not self._misaligned and self._margins == (0, 0, 0, 0):
+                self._offset = (0.0, 0.0)  # the usual still shot: nothing to count down
+                return False
             # new picture at an edge, and the misalignment, last until refreshed
             self._margins = tuple(max(m - 1, 0) for m in self._margins)
             self._misaligned = max(self._misaligned - 1, 0)
@@ -171,15 +181,16 @@ class BackgroundModel:
         return True
 
 
-def _difference(a: np.ndarray, ref: np.ndarray, tolerant: bool) -> np.ndarray:
+def _difference(a: np.ndarray, ref: np.ndarray, tolerant: bool, planes: list | None = None) -> np.ndarray:
     """|a - ref|, the largest over colour channels; tolerant: a's distance from the range of
-    ref's 3x3 neighbourhood."""
+    ref's 3x3 neighbourhood. planes: three (H, W) uint8 scratch arrays for splitting colour
+    (a split into fresh arrays costs three times as much)."""
     if tolerant:
         d = cv2.max(cv2.subtract(cv2.erode(ref, None), a), cv2.subtract(a, cv2.dilate(ref, None)))
     else:
         d = cv2.absdiff(a, ref)
     if d.ndim == 3:  # cv2.reduce would be ten times slower
-        r, g, b = cv2.split(d)
+        r, g, b = cv2.split(d, planes)
         d = cv2.max(cv2.max(r, g), b)
     return d
 

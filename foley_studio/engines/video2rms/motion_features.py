@@ -113,15 +113,22 @@ class FlowFeatures:
         # camera model fitted on a sparse grid of the full-size flow
         step = max(1, int(round(min(h, w) / 12)))
         fy, fx = np.mgrid[step // 2 : h : step, step // 2 : w : step]
-        self._fit_idx = (fy.ravel(), fx.ravel())
+        # the grid's points are a strided view of the flow; b below is their (rows, cols, 2)
+        # view into the product's right-hand columns: a copy, not a gather, fills it
+        self._fit_slice = (slice(step // 2, None, step), slice(step // 2, None, step))
         self._fit_design = np.stack([fx.ravel(), fy.ravel(), np.ones(fx.size)], axis=1).astype(np.float64)
         self._fit_design_t = np.ascontiguousarray(self._fit_design.T)
         self._fit_ab = np.hstack([self._fit_design, np.zeros((fx.size, 2))])
+        self._fit_b = self._fit_ab[:, 3:]
+        self._fit_b_grid = self._fit_b.reshape(fy.shape + (2,))
+        assert np.shares_memory(self._fit_b_grid, self._fit_ab)  # a view, never a copy
+        self._fit_median = fx.size // 2
         self._prev_gray: np.ndarray | None = None
         self._prev_small: np.ndarray | None = None
         self._prev_t = 0.0
         self._prev_dt: float | None = None
         self._prev_pack: np.ndarray | None = None  # previous residual x, y (small px), trust, grey
+        self._zero_pack: np.ndarray | None = None  # the reused pack of frames without flow
         self._skipped = False  # the last frame was a duplicate: never skip two in a row
         self._duplicate_l1 = DUPLICATE_LEVEL * sw * sh
         self._duplicate_changed = max(1, int(0.001 * sw * sh))
@@ -133,10 +140,8 @@ class FlowFeatures:
         """colour: optionally the same frame as RGB (H, W, 3) uint8; the blob cue sees
         objects that only differ from their background in colour."""
         small = cv2.resize(gray, self._small, interpolation=cv2.INTER_AREA)
-        small_f = small.astype(np.float32)
         if self._prev_gray is None:
-            zeros = np.zeros_like(small_f)
-            self._prev_pack = cv2.merge([zeros, zeros, zeros, small_f])
+            self._prev_pack = self._flowless_pack(small)
             self._prev_gray, self._prev_small, self._prev_t = gray, small, float(t)
             self._tracks.push(t, gray, _ZERO_MOTION, colour)
             return None
@@ -155,7 +160,8 @@ class FlowFeatures:
         if self._tracks.background.changed_fraction <= QUIET_CHANGE:
             # little of the picture changed beyond the camera motion: small things moving
             # (the blob cue has them, and flow would only smear them), or nothing at all
-            return self._without_flow(t, gray, small, small_f, dt, track_impact)
+            return self._without_flow(t, gray, small, dt, track_impact)
+        small_f = small.astype(np.float32)
         camera = camera_full.copy()  # on the small grid: the constant scales, the linear part not
         camera[:, 2] *= self._scale
         back = cv2.resize(back, self._small, interpolation=cv2.INTER_AREA)
@@ -214,7 +220,7 @@ class FlowFeatures:
         changed = cv2.threshold(difference, CHANGE_LEVEL, 255, cv2.THRESH_BINARY)[1]
         return cv2.countNonZero(changed) <= self._duplicate_changed
 
-    def _without_flow(self, t, gray, small, small_f, dt, track_impact) -> FrameFeatures:
+    def _without_flow(self, t, gray, small, dt, track_impact) -> FrameFeatures:
         """The frame's features from the blob cue alone (flow's dense maps not computed)."""
         features = FrameFeatures(
             t_contact=self._prev_t,
@@ -224,9 +230,19 @@ class FlowFeatures:
             track_impact=track_impact,
         )
         self._prev_gray, self._prev_small, self._prev_t, self._prev_dt = gray, small, float(t), dt
-        zeros = np.zeros_like(small_f)  # no flow: the next frame has no earlier velocity
-        self._prev_pack = cv2.merge([zeros, zeros, zeros, small_f])
+        self._prev_pack = self._flowless_pack(small)  # no flow: no earlier velocity next frame
         return features
+
+    def _flowless_pack(self, small: np.ndarray) -> np.ndarray:
+        """The pack (residual x, y, trust, grey) of a frame without flow: zeros and its grey.
+
+        Most frames have no flow, so one buffer is refilled in place rather than built anew:
+        the pack it held was read (by remap) before push() replaces it.
+        """
+        if self._zero_pack is None:
+            self._zero_pack = np.zeros((small.shape[0], small.shape[1], 4), np.float32)
+        self._zero_pack[..., 3] = small
+        return self._zero_pack
 
     def _aggregate(self, per_pixel: np.ndarray) -> float:
         # a sum over the analysed region as a fraction of the whole frame: a bigger object
@@ -244,15 +260,16 @@ class FlowFeatures:
         well already (a still camera, a pan). Returned as a 2x3 matrix giving the
         displacement at (x, y, 1) of the flow's grid.
         """
-        a, ab = self._fit_design, self._fit_ab
-        b = ab[:, 3:]
-        b[:] = flow[self._fit_idx]  # one product per fit gives both sides of the normal equations
-        n = len(b)
+        a, ab, b, half = self._fit_design, self._fit_ab, self._fit_b, self._fit_median
+        # one product per fit gives both sides of the normal equations
+        np.copyto(self._fit_b_grid, flow[self._fit_slice])
         params = np.zeros((3, 2))
-        params[2] = np.partition(b, n // 2, axis=0)[n // 2]
+        params[2] = np.partition(b, half, axis=0)[half]
         for _ in range(2):
             err = np.abs(a @ params - b) @ _ONES2  # L1 error; a matmul sums faster than .sum(1)
-            typical = float(np.partition(err, n // 2)[n // 2])
+            err_sorted = err.copy()
+            err_sorted.partition(half)
+            typical = float(err_sorted[half])
             normal = (self._fit_design_t * (err <= max(0.5, 2.5 * typical))) @ ab
             if normal[2, 2] < 6:  # fewer than 6 points agree: keep the last model
                 break

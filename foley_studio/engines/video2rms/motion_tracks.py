@@ -49,6 +49,11 @@ REST_PX = 1.0
 REST_FRAMES = 10
 
 
+# a pixel's weight in a blob's centroid (see TrackContacts.push) as a table: one cv2.LUT
+# call, where cv2.min and cv2.subtract with Python numbers cost two slow ones
+_WEIGHT = np.clip(np.arange(256) - FOREGROUND_LEVEL, 0, FOREGROUND_LEVEL).astype(np.uint8)
+
+
 class _Track:
     __slots__ = ("x", "y", "area", "mass", "clipped", "t", "jitter", "anchor", "rest")
 
@@ -68,11 +73,15 @@ class _Track:
         self.anchor = (a * x + b * y + c, d * x + e * y + f)
 
     def add(self, x: float, y: float, area: float, mass: float, clipped: bool, t: float) -> None:
-        for seq, v in ((self.x, x), (self.y, y), (self.area, area), (self.mass, mass), (self.clipped, clipped),
-                       (self.t, t)):
-            seq.append(v)
-            if len(seq) > 3:
-                del seq[0]
+        # the six lists always have the same length: one test for all (a hot loop)
+        self.x.append(x)
+        self.y.append(y)
+        self.area.append(area)
+        self.mass.append(mass)
+        self.clipped.append(clipped)
+        self.t.append(t)
+        if len(self.x) > 3:
+            del self.x[0], self.y[0], self.area[0], self.mass[0], self.clipped[0], self.t[0]
         if abs(x - self.anchor[0]) + abs(y - self.anchor[1]) <= REST_PX:
             self.rest += 1
         else:
@@ -128,33 +137,31 @@ class TrackContacts:
         _, labels, stats, centroids = cv2.connectedComponentsWithStatsWithAlgorithm(
             crop, 8, cv2.CV_16U, cv2.CCL_SPAGHETTI
         )
-        speckle = stats[:, cv2.CC_STAT_AREA] < MIN_AREA
-        if speckle[1:].any():  # only objects are held out of the background
+        # few blobs: plain Python beats numpy's per-call cost from here on
+        every = stats.tolist()
+        rows = [(label, box, area) for label, (*box, area) in enumerate(every[1:], start=1) if area >= MIN_AREA]
+        if len(rows) < len(every) - 1:  # speckle: only objects are held out of the background
+            speckle = stats[:, cv2.CC_STAT_AREA] < MIN_AREA
             speckle[0] = True
             crop[speckle[labels]] = 0
             self.background.hold(fg)
-        # few blobs: plain Python beats numpy's per-call cost from here on
-        rows = [
-            (label, box, area)
-            for label, (*box, area) in enumerate(stats[1:].tolist(), start=1)
-            if area >= MIN_AREA
-        ]
         if sum(r[2] for r in rows) > self._max_area:
             self._tracks, self.owned, self.compact = [], [], []  # a light switched, a cut
             return 0.0
         if len(rows) > MAX_BLOBS:
             rows = sorted(rows, key=lambda r: -r[2])[:MAX_BLOBS]
         # weight of a pixel: how far past the foreground level it is, up to as far again
-        level = FOREGROUND_LEVEL
-        difference = cv2.subtract(cv2.min(self.background.difference[y : y + bh, x : x + bw], 2 * level), level)
+        difference = cv2.LUT(self.background.difference[y : y + bh, x : x + bw], _WEIGHT)
+        # the centroid weighted by how clearly each pixel differs from the background: the
+        # faint rim that compression rings around a moving edge hardly moves it
+        m00, m10, m01 = _weighted_moments(labels, difference, len(every), crop)
         blobs = []
         for label, (left, top, bw_, bh_), area in rows:
-            # the centroid weighted by how clearly each pixel differs from the background: the
-            # faint rim that compression rings around a moving edge hardly moves it
-            inside = labels[top : top + bh_, left : left + bw_] == label
-            m = cv2.moments(difference[top : top + bh_, left : left + bw_] * inside)
-            mass = max(m["m00"], 1e-9)
-            cx, cy = m["m10"] / mass + left + x, m["m01"] / mass + top + y
+            # about the blob's box corner, as cv2.moments of its box gave them (whole numbers
+            # in float64, so the same values to the last bit)
+            mass = max(m00[label], 1e-9)
+            cx = (m10[label] - left * m00[label]) / mass + left + x
+            cy = (m01[label] - top * m00[label]) / mass + top + y
             blobs.append((cx, cy, float(area), left + x, top + y, left + x + bw_, top + y + bh_, label, mass))
         total, resting = self._link(float(t), blobs)
         if resting:
@@ -182,9 +189,11 @@ class TrackContacts:
                 speed = abs(dx) + abs(dy)
             a = tr.area[-1]
             reach = 2.0 + 0.6 * math.sqrt(a) + 0.5 * speed
-            for bi, (bx, by, ba, *_) in enumerate(blobs):
-                if not 0.67 * a <= ba <= 1.5 * a:
+            a_lo, a_hi = 0.67 * a, 1.5 * a
+            for bi, blob in enumerate(blobs):  # indexing: star-unpacking builds a list per blob
+                if not a_lo <= blob[2] <= a_hi:
                     continue
+                bx, by = blob[0], blob[1]
                 # near where it would be, or near where it was (a bounce, a stop)
                 d = min(abs(bx - px) + abs(by - py), abs(bx - lx) + abs(by - ly))
                 if d <= reach:
@@ -259,3 +268,23 @@ class TrackContacts:
         if strength <= 0:
             return 0.0
         return strength * mean_area * self._norm
+
+
+def _weighted_moments(labels: np.ndarray, weight: np.ndarray, n: int, mask: np.ndarray) -> tuple[list, list, list]:
+    """Per label 0..n-1: the sums of weight, weight * x and weight * y over its pixels where
+    mask (uint8) is nonzero, x and y counted from labels' corner.
+
+    One pass over the foreground pixels for all blobs: cv2.moments per blob (a box, a mask
+    and a dict of 24 moments each) costs more. weight is uint8, so every sum is a whole
+    number, exact in float64: the same values as cv2.moments to the last bit.
+    """
+    points = cv2.findNonZero(mask)  # faster than numpy's nonzero on these small pictures
+    if points is None:
+        return [0.0] * n, [0.0] * n, [0.0] * n
+    points = points.reshape(-1, 2)
+    cols, rows = points[:, 0], points[:, 1]
+    idx = rows * labels.shape[1] + cols
+    lab = labels.ravel().take(idx)
+    wt = weight.ravel().take(idx).astype(np.float64)
+    sums = (np.bincount(lab, wt, n), np.bincount(lab, wt * cols, n), np.bincount(lab, wt * rows, n))
+    return sums[0].tolist(), sums[1].tolist(), sums[2].tolist()
