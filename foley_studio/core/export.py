@@ -193,7 +193,7 @@ def export_project(
     if options.video:
         if not video_path:
             raise OutputError("a muxed video needs the project's video file", out_dir)
-        from foley_studio.core.media_stream import mux
+        from foley_studio.core.media import mux
 
         stem_name = os.path.splitext(os.path.basename(video_path))[0]
         result.video = os.path.join(out_dir, f"{stem_name}-{base_name}.mp4")
