@@ -2,7 +2,7 @@
 
 Each benchmark module has run() -> list of rows {"name", "value", "unit", "target"}
 and, optionally, "better": "lower" | "higher" (default lower). A module that sets
-RUN_BY_DEFAULT = False (an hour-long clip, say) runs only when named: `bench long_clip`.
+RUN_BY_DEFAULT = False (an hour-long clip, say) runs only when named: `bench --only long_clip`.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ $FOLEY_BENCH_CACHE, else ~/.cache/foley-studio-bench.
     python tests/benchmarks/bench_long_clip.py [--minutes 60] [--only headless|editor]
         [--json out/bench-long.json]
 
-`foley-studio bench long_clip` runs it with the default hour (FOLEY_BENCH_LONG_MINUTES
+`foley-studio bench --only long_clip` runs it with the default hour (FOLEY_BENCH_LONG_MINUTES
 overrides); a plain `foley-studio bench` skips it (RUN_BY_DEFAULT): it takes most of an hour. Wall-clock numbers on a shared machine move with its load: the load average
 and each stage's CPU time are reported with them.
 """
