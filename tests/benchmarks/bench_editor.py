@@ -38,6 +38,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from clip_cache import cache_dir, write_atomically
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -53,24 +54,11 @@ AUDIO_SR = 48_000
 CLIP_VERSION = 1  # bump when the content changes, so stale cached clips are not reused
 
 
-def cache_dir() -> str:
-    folder = os.environ.get("FOLEY_BENCH_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "foley-studio-bench")
-    os.makedirs(folder, exist_ok=True)
-    return folder
-
-
 def clip_path() -> str:
     """Path of the benchmark clip, writing it first if it is not cached yet."""
     path = os.path.join(cache_dir(), f"editor-60s-720p-v{CLIP_VERSION}.mp4")
     if not os.path.isfile(path):
-        tmp = f"{path}.{os.getpid()}.tmp.mp4"
-        try:
-            write_clip(tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        write_atomically(path, write_clip)
     return path
 
 

@@ -15,18 +15,12 @@ from fractions import Fraction
 
 import av
 import numpy as np
+from clip_cache import cache_dir, write_atomically
 
 W, H, FPS = 1280, 720, 30
 SEGMENT_S = 24
 AUDIO_SR = 48_000
 VERSION = 2
-
-
-def cache_dir() -> str:
-    folder = os.environ.get("FOLEY_BENCH_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "foley-studio-bench")
-    os.makedirs(folder, exist_ok=True)
-    return folder
 
 
 def clip_path(minutes: float) -> str:
@@ -37,19 +31,9 @@ def clip_path(minutes: float) -> str:
         return path
     segment = os.path.join(cache_dir(), f"segment-{SEGMENT_S}s-720p-v{VERSION}.mp4")
     if not os.path.isfile(segment):
-        _atomic(segment, _write_segment)
-    _atomic(path, lambda tmp: _repeat(segment, tmp, reps))
+        write_atomically(segment, _write_segment)
+    write_atomically(path, lambda tmp: _repeat(segment, tmp, reps))
     return path
-
-
-def _atomic(path: str, write) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp.mp4"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _room(rng: np.random.Generator) -> np.ndarray:
