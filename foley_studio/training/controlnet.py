@@ -157,7 +157,7 @@ def _complete_folder(base_dir: str, out_dir: str) -> None:
 
 
 def _weights_id(base_dir: str, part: str) -> str:
-    from foley_studio.training.controlnet_data import fingerprint
+    from foley_studio.core.media import fingerprint
 
     folder = os.path.join(base_dir, part)
     with open(os.path.join(folder, "config.json"), "rb") as f:

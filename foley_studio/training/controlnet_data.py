@@ -30,13 +30,13 @@ import numpy as np
 from foley_studio.core.atomic import atomic_output
 from foley_studio.core.audio import read_audio, resample
 from foley_studio.core.errors import FoleyError
+from foley_studio.core.media import fingerprint
 from foley_studio.core.rms import COND_FRAME, COND_HOP, RMS_SR, condition_from_audio
 from foley_studio.training.files import cache_dir, find_files
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 CACHE_VERSION = 1
 MAX_WINDOWS_PER_FILE = 64
-FINGERPRINT_CHUNK = 1 << 20
 SAMPLES_PER_LATENT = 640  # 16 kHz samples per latent frame (4 mel frames of hop 160)
 
 
@@ -72,17 +72,6 @@ def caption_for(path: str | os.PathLike) -> str:
             if text:
                 return text[:300]
     return describe_name(p)
-
-
-def fingerprint(path: str) -> str:
-    """sha256 over the size and the first and last MiB (cheap, content-based)."""
-    size = os.path.getsize(path)
-    digest = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as f:
-        digest.update(f.read(FINGERPRINT_CHUNK))
-        f.seek(max(size - FINGERPRINT_CHUNK, 0))
-        digest.update(f.read(FINGERPRINT_CHUNK))
-    return digest.hexdigest()
 
 
 def windows(samples16k: np.ndarray, n: int) -> list[np.ndarray]:
@@ -140,10 +129,7 @@ def _cache_file(cache_dir: str, key: dict) -> str:
 
 def load_file_items(path: str, name: str, encoder: MelVAE, window_samples: int, cache_dir: str | None) -> list[Item]:
     """Items of one sound (from the cache when its fingerprint matches). Raises FoleyError."""
-    try:
-        fp = fingerprint(path)
-    except OSError as exc:
-        raise FoleyError(f"cannot read ({exc.strerror or exc})", path) from None
+    fp = fingerprint(path)  # MediaError (a FoleyError) when unreadable
     caption = caption_for(path)
     key = {"v": CACHE_VERSION, "file": fp, "vae": encoder.vae_id, "window": window_samples}
     cached = _cache_file(cache_dir, key) if cache_dir else None
