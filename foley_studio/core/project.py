@@ -135,8 +135,13 @@ def _portable_params(params: dict[str, Any], folder: str) -> dict[str, Any]:
 
 
 def _resolve_params(params: dict[str, Any], folder: str) -> dict[str, Any]:
-    return {k: os.path.normpath(os.path.join(folder, v.replace("/", os.sep)))
-            if k in PATH_PARAMS and isinstance(v, str) and v.strip() else v for k, v in params.items()}
+    return {k: _resolve_path(v, folder) if k in PATH_PARAMS and isinstance(v, str) and v.strip() else v
+            for k, v in params.items()}
+
+
+def _resolve_path(stored: str, folder: str) -> str:
+    """A path as written by _relative_media, back to a local path (absolute ones stay)."""
+    return os.path.normpath(os.path.join(folder, stored.replace("/", os.sep)))
 
 
 def _envelope_json(env: Envelope) -> str:
@@ -396,7 +401,7 @@ def from_dict(data: Any, folder: str) -> Project:
     if media is not None:
         _check(media.strip() and "\x00" not in media, "media_path", f"not a path: {_show(media)}")
         # absolute and "../" paths are fine: media is only ever read, never written
-        media = os.path.normpath(os.path.join(folder, media.replace("/", os.sep)))
+        media = _resolve_path(media, folder)
     duration = d.get("duration")
     if duration is not None:
         duration = _num(duration, "duration", 0.0, MAX_SECONDS)
