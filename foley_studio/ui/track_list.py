@@ -122,6 +122,8 @@ class TrackRow(QFrame):
         self.sound = QToolButton(self)
         self.sound.setText("♪")
         self.sound.setObjectName("audioPromptButton")
+        self.sound.setToolTip("Timbre from a sound file instead of the text prompt (engines that take "
+                              "one: controlnet with the CLAP audio branch)")
         self.sound_chip = QToolButton(self)  # "<file name> ✕": click to go back to the text prompt
         self.sound_chip.setObjectName("audioPromptChip")
         prompt_row = QHBoxLayout()
@@ -215,8 +217,6 @@ class TrackRow(QFrame):
 
     def _show_audio_prompt(self, t: Track) -> None:
         path = t.engine_params.get(AUDIO_PROMPT)
-        self.sound.setToolTip("Timbre from a sound file instead of the text prompt (engines that take "
-                              "one: controlnet with the CLAP audio branch)")
         self.sound_chip.setVisible(bool(path))
         if path:
             self.sound_chip.setText(f"{os.path.basename(str(path))} ✕")
