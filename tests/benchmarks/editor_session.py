@@ -77,10 +77,16 @@ class StallProbe:
 
 
 class Driver:
-    """Steps a generator: `yield seconds` sleeps, `yield callable` waits until it is true."""
+    """Steps a generator: `yield seconds` sleeps, `yield callable` waits until it is true.
 
-    def __init__(self, app: QApplication, gen, timeout_s: float = 600.0):
-        self.app, self.gen = app, gen
+    A wait polls its condition every poll_ms on the GUI thread. Each poll takes the
+    interpreter lock from the threads being measured: 2 ms polls cost a long prediction a
+    third of its speed, so sessions that time background work poll slowly and take their
+    times from signals instead.
+    """
+
+    def __init__(self, app: QApplication, gen, timeout_s: float = 600.0, poll_ms: int = 2):
+        self.app, self.gen, self.poll_ms = app, gen, int(poll_ms)
         self.error: BaseException | None = None
         self.deadline = time.perf_counter() + timeout_s
         QTimer.singleShot(0, lambda: self._step(None))
@@ -105,7 +111,7 @@ class Driver:
             elif wait():
                 self._step(None)
             else:
-                QTimer.singleShot(2, lambda: self._schedule(wait))
+                QTimer.singleShot(self.poll_ms, lambda: self._schedule(wait))
         else:
             QTimer.singleShot(max(int(wait * 1000), 0), lambda: self._step(None))
 
