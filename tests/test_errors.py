@@ -17,3 +17,17 @@ def test_messages_are_one_line(message, path):
 
 def test_line_breaks_are_shown_escaped_not_dropped():
     assert str(FoleyError("cannot\nread", "/clips/a\nb.mp4")) == "/clips/a\\nb.mp4: cannot\\nread"
+
+
+def test_errors_survive_pickling_whole():
+    # errors raised in worker processes (motion_segments.py) cross back by pickle
+    import pickle
+
+    from foley_studio.core.errors import EngineError, MediaError
+
+    err = pickle.loads(pickle.dumps(MediaError("damaged video data after 3.00 s", "/clips/a.mp4")))
+    assert type(err) is MediaError
+    assert (err.path, err.problem) == ("/clips/a.mp4", "damaged video data after 3.00 s")
+    assert str(err) == "/clips/a.mp4: damaged video data after 3.00 s"
+    plain = pickle.loads(pickle.dumps(EngineError("no weights")))
+    assert (plain.path, str(plain)) == (None, "no weights")

@@ -19,6 +19,11 @@ class FoleyError(Exception):
         text = f"{_one_line(self.path)}: {message}" if self.path else message
         super().__init__(_one_line(text))
 
+    def __reduce__(self):
+        # rebuilt from problem and path: an error raised in a worker process
+        # (motion_segments.py) arrives whole, not as text with its path attribute lost
+        return (type(self), (self.problem, self.path))
+
 
 def _one_line(text) -> str:
     """Line breaks (in a file name, or quoted from a library) shown escaped, as the
