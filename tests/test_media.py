@@ -116,6 +116,28 @@ def test_start_and_end_select_a_half_open_range(clips):
     np.testing.assert_allclose(tail, [57 / 30, 58 / 30, 59 / 30], atol=1e-6)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_decoder_threads_are_set_and_change_no_pixel(clips, monkeypatch, threads):
+    from foley_studio.core import media_decode
+
+    streams = []
+
+    def spy(container):
+        stream = media_decode.video_stream.__wrapped__(container)
+        streams.append(stream)
+        return stream
+
+    spy.__wrapped__ = media_decode.video_stream
+    monkeypatch.setattr(media_decode, "video_stream", spy)
+    chosen = list(media.iter_frames(clips["long"], width=64, gray=False))
+    told = list(media.iter_frames(clips["long"], width=64, gray=False, threads=threads))
+    assert streams[0].codec_context.thread_count != 1  # 0: FFmpeg chose (cores + 1)
+    assert streams[1].codec_context.thread_count == threads
+    assert [f.t for f in told] == [f.t for f in chosen] and len(told) == 60
+    for a, b in zip(chosen, told):
+        np.testing.assert_array_equal(a.image, b.image)
+
+
 def test_downscaled_grey_follows_the_picture(clips):
     # the square moves right until 0.5 s: its centroid must move, then stop
     def centroid_x(image):

@@ -29,7 +29,8 @@ from foley_studio.core.media_probe import probe
 
 # a decode error this close to the end of a file known to be cut short is the cut itself
 TRUNCATION_TAIL_S = 1.0
-_EPS = 1e-6
+# frames within this of a requested start or end count as at it (timestamps are rounded)
+FRAME_TIME_EPS = 1e-6
 
 
 def _target_size(info: MediaInfo, width: int | None) -> tuple[int, int]:
@@ -48,9 +49,11 @@ def iter_frames(
     start: float = 0.0,
     end: float | None = None,
     info: MediaInfo | None = None,
+    threads: int = 0,
 ) -> Iterator[Frame]:
     """Decode frames with start <= t < end, scaled to `width` as they are decoded.
 
+    threads: the decoder's threads; 0 lets FFmpeg choose (frame and slice threads).
     Bad input is reported here, before the first frame; decoding itself is lazy.
     """
     path = check_input(path)
@@ -62,20 +65,24 @@ def iter_frames(
     # scale in stored orientation; np.rot90 then turns the small image upright
     scale_w, scale_h = (out_h, out_w) if quarter_turns % 2 else (out_w, out_h)
     pixel_format = "gray" if gray else "rgb24"
-    return _decode_frames(info, path, (scale_w, scale_h), pixel_format, quarter_turns, start, end)
+    return _decode_frames(info, path, (scale_w, scale_h), pixel_format, quarter_turns, start, end,
+                          max(int(threads), 0))
 
 
-def _decode_frames(info, path, scale_size, pixel_format, quarter_turns, start, end):
+def _decode_frames(info, path, scale_size, pixel_format, quarter_turns, start, end, threads):
     with open_input(path) as container:
         yield from _decode_stream(container, info, path, scale_size, pixel_format,
-                                  quarter_turns, start, end)
+                                  quarter_turns, start, end, threads)
 
 
-def _decode_stream(container, info, path, scale_size, pixel_format, quarter_turns, start, end):
+def _decode_stream(container, info, path, scale_size, pixel_format, quarter_turns, start, end,
+                   threads):
     stream = video_stream(container)
     if stream is None:  # the file at this path is no longer the one probed
         raise MediaError("no video stream", path)
-    stream.thread_type = "AUTO"  # frame + slice threads: decoding is most of the cost
+    stream.thread_type = "AUTO"  # frame + slice threads, unless told how many
+    if threads:
+        stream.thread_count = threads
     if scale_size[0] * 2 <= stream.codec_context.width:
         # Shrinking 2x or more (motion analysis, thumbnails): skip the deblocking filter.
         # Decoding gets ~25% faster; the drift it causes stays below 0.3 grey levels
@@ -95,9 +102,9 @@ def _decode_stream(container, info, path, scale_size, pixel_format, quarter_turn
                 t = 0.0 if last_t is None else last_t + 1.0 / info.fps
             else:
                 t = float((frame.pts - first_pts) * tb)
-            if t < start - _EPS:
+            if t < start - FRAME_TIME_EPS:
                 continue  # decoded from the keyframe before `start`
-            if end is not None and t >= end - _EPS:
+            if end is not None and t >= end - FRAME_TIME_EPS:
                 break
             if pixel_format == "rgb24" and frame.format.name == "yuv420p":
                 # shrink the planes first, convert the small picture: swscale's scaling
