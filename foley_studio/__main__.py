@@ -1,3 +1,4 @@
 from foley_studio.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # a spawned worker process imports this module too: run nothing then
+    raise SystemExit(main())

@@ -5,7 +5,8 @@
 Runs the app from an empty temporary folder (so nothing of the repository is at hand):
 `--version`, `engines --json` (motion and palette ready; the neural engines, whose
 packages are not bundled, unavailable with a reason), `generate` on the demo clip that is
-bundled inside the app, and (unless --no-gui) the editor offscreen on the same clip,
+bundled inside the app, `rms` on it cut into pieces for worker processes (the app run
+again as `--motion-worker`), and (unless --no-gui) the editor offscreen on the same clip,
 screenshot and quit. Checks the outputs and prints one line per step with its time;
 exits 1 naming the first failure. Standard library only.
 """
@@ -92,6 +93,16 @@ def check_generate(stdout: str, out: Path) -> str:
     return f"mix {seconds:.3f} s, {len(summary['stems'])} stem(s), {Path(summary['video']).stat().st_size} B MP4"
 
 
+def check_same_envelope(whole: Path, pieced: Path) -> str:
+    a, b = whole.read_text().splitlines(), pieced.read_text().splitlines()
+    if len(a) < 100 or len(a) != len(b):
+        raise SmokeFailure(f"{pieced}: {len(b)} lines, the one-piece envelope {len(a)}")
+    differ = sum(x != y for x, y in zip(a, b))
+    if differ > len(a) // 20:  # a piece's warm-up rebuilds the state; a few frames may differ
+        raise SmokeFailure(f"{pieced}: {differ} of {len(a)} lines differ from the one-piece envelope")
+    return f"{len(a) - 1} frames, {differ} differ from one piece"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("app", type=Path, help="the built executable, e.g. dist/foley-studio/foley-studio")
@@ -114,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
             stdout, s = run(app, ["generate", str(demo), "--prompt", PROMPT, "--out", str(out),
                                   "--json", "--quiet"], cwd, env)
             print(f"ok  generate ({s:.1f} s): {check_generate(stdout, out)}")
+            # long clips are measured by the app started again as worker processes: cut the
+            # demo into 2 s pieces so that path runs too, and it must measure the same
+            whole, pieced = cwd / "whole.csv", cwd / "pieced.csv"
+            run(app, ["rms", str(demo), "-o", str(whole), "--quiet"], cwd, env)
+            _, s = run(app, ["rms", str(demo), "-o", str(pieced), "--quiet"], cwd,
+                       dict(env, FOLEY_STUDIO_MOTION_SEGMENT_S="2", FOLEY_STUDIO_WORKERS="2"))
+            print(f"ok  rms in worker processes ({s:.1f} s): {check_same_envelope(whole, pieced)}")
             if not args.no_gui:
                 shot = cwd / "editor.png"
                 _, s = run(app, ["gui", str(demo), "--auto", "--prompt", PROMPT, "--screenshot", str(shot),

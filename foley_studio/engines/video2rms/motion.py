@@ -31,6 +31,8 @@ its neighbours. Onsets are not low-passed (the paper's smoothing would smear the
 ~60 ms, both ways); only the sustained bed goes through rms.smooth.
 
 Everything after decoding is the pure function `motion_envelope`, so tests feed it frames.
+A clip over two minutes is measured in pieces by worker processes (motion_segments.py),
+each warmed up on the two seconds before it so that it measures what one pass would.
 """
 
 from __future__ import annotations
@@ -47,9 +49,11 @@ import numpy as np
 from scipy.ndimage import maximum_filter1d, median_filter
 
 from foley_studio.core.envelope import Envelope
+from foley_studio.core.media_decode import FRAME_TIME_EPS
 from foley_studio.core.errors import EngineError
 from foley_studio.core.rms import FRAME_RATE, RMS_MIN, smooth
 from foley_studio.engines.base import ROI, CancelToken, EngineInfo, Progress, check, report
+from foley_studio.engines.video2rms import motion_segments
 from foley_studio.engines.video2rms.motion_features import FlowFeatures
 
 
@@ -120,7 +124,10 @@ def measure(
         return _measure(frames, roi, source_size, params, progress, cancel, n_frames_hint)
 
 
-def _measure(frames, roi, source_size, params, progress, cancel, n_frames_hint) -> MotionTrace:
+def _measure(frames, roi, source_size, params, progress, cancel, n_frames_hint,
+             keep_from: float | None = None) -> MotionTrace:
+    """keep_from: rows of frames before this time only warm the measuring state up
+    (motion_segments.py measures a long clip in pieces that start early by a little)."""
     features: FlowFeatures | None = None
     rows = []
     for i, frame in enumerate(frames):
@@ -137,7 +144,7 @@ def _measure(frames, roi, source_size, params, progress, cancel, n_frames_hint) 
         elif gray.shape != features.shape:
             raise EngineError(f"frame size changed mid-clip ({gray.shape} after {features.shape})")
         row = features.push(float(frame.t), gray, colour)
-        if row is not None:
+        if row is not None and (keep_from is None or frame.t >= keep_from - FRAME_TIME_EPS):
             rows.append(
                 (row.t_contact, row.impact, row.t_motion, row.motion, row.flow_impact, row.track_impact)
             )
@@ -376,19 +383,20 @@ class MotionEngine:
     ) -> Envelope:
         info = clip.info
         report(progress, 0.0, "optical flow")
-        frames = _Prefetch(clip.frames(width=self.params.analysis_width, gray=not self.params.colour))
-        try:
-            values = motion_envelope(
-                frames,
-                info.duration,
-                roi=roi,
-                source_size=(info.width, info.height),
-                params=self.params,
-                progress=progress,
-                cancel=cancel,
-                n_frames_hint=getattr(info, "n_frames", None),
-            )
-        finally:
-            frames.close()  # release the decoder now, also on cancel
+        segments = motion_segments.plan(info.duration, info.fps)
+        if len(segments) > 1:  # a long clip: in pieces, on every core
+            trace = motion_segments.measure_segments(clip, segments, roi, self.params, progress, cancel)
+        else:
+            trace = self._measure_whole(clip, roi, progress, cancel)
+        values = envelope_from_trace(trace, info.duration, self.params)
         report(progress, 1.0, "done")
         return Envelope(values, FRAME_RATE)
+
+    def _measure_whole(self, clip, roi, progress, cancel) -> MotionTrace:
+        info = clip.info
+        frames = _Prefetch(clip.frames(width=self.params.analysis_width, gray=not self.params.colour))
+        try:
+            return measure(frames, roi, (info.width, info.height), self.params, progress, cancel,
+                           n_frames_hint=getattr(info, "n_frames", None))
+        finally:
+            frames.close()  # release the decoder now, also on cancel
