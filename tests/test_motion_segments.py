@@ -69,11 +69,14 @@ def children() -> set[int]:
 
 
 def test_a_clip_up_to_two_segments_is_one_piece():
-    assert plan(0.0, 30) == plan(120.0, 30) == [Segment(0.0, None, 0.0)]
+    longest = 2 * motion_segments.SEGMENT_S
+    assert plan(0.0, 30) == plan(longest, 30) == [Segment(0.0, None, 0.0)]
+    assert len(plan(longest + 0.1, 30)) == 2
 
 
-@pytest.mark.parametrize("duration", [120.5, 150.0, 179.9, 180.0, 3600.0, 3659.97])
-def test_pieces_tile_the_clip_and_none_is_short(duration):
+@pytest.mark.parametrize("segments", [2.01, 2.5, 2.99, 3.0, 40.0, 40.7])
+def test_pieces_tile_the_clip_and_none_is_short(segments):
+    duration = segments * motion_segments.SEGMENT_S
     pieces = plan(duration, 30)
     assert pieces[0].start == 0.0 and pieces[0].decode_from == 0.0 and pieces[-1].end is None
     for a, b in zip(pieces, pieces[1:]):
@@ -85,8 +88,9 @@ def test_pieces_tile_the_clip_and_none_is_short(duration):
 
 def test_warm_up_covers_enough_frames_of_a_slow_clip():
     # at 1 fps two seconds would be two frames: the warm-up is counted in frames too
-    pieces = plan(600.0, 1.0)
-    assert pieces[1].start - pieces[1].decode_from == motion_segments.WARMUP_FRAMES
+    pieces = plan(3600.0, 1.0)
+    assert pieces[-1].start - pieces[-1].decode_from == motion_segments.WARMUP_FRAMES
+    assert plan(3600.0, 30.0)[-1].start - plan(3600.0, 30.0)[-1].decode_from == motion_segments.WARMUP_S
 
 
 # --- pieces add up to the whole ------------------------------------------------------------
@@ -259,3 +263,21 @@ def test_piece_length_can_be_set_for_checks(monkeypatch):
     assert len(plan(8.0, 30)) == 4
     monkeypatch.setenv(motion_segments.SEGMENT_ENV, "nonsense")
     assert len(plan(8.0, 30)) == 1
+
+
+def test_workers_follow_cores_memory_and_the_setting(monkeypatch):
+    monkeypatch.delenv(motion_segments.WORKERS_ENV, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(64)))
+    monkeypatch.setattr(motion_segments, "_fit_in_memory", lambda: 100)
+    assert motion_segments.worker_count(60) == motion_segments.MAX_WORKERS
+    assert motion_segments.worker_count(3) == 3  # never more than the pieces
+    monkeypatch.setattr(motion_segments, "_fit_in_memory", lambda: 2)
+    assert motion_segments.worker_count(60) == 2  # a quarter of the free memory holds two
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
+    assert motion_segments.worker_count(60) == 1
+    monkeypatch.setenv(motion_segments.WORKERS_ENV, "12")
+    assert motion_segments.worker_count(60) == 12
+
+
+def test_free_memory_is_read():
+    assert motion_segments._fit_in_memory() >= 1  # this machine has gigabytes free

@@ -31,8 +31,8 @@ its neighbours. Onsets are not low-passed (the paper's smoothing would smear the
 ~60 ms, both ways); only the sustained bed goes through rms.smooth.
 
 Everything after decoding is the pure function `motion_envelope`, so tests feed it frames.
-A clip over two minutes is measured in pieces by worker processes (motion_segments.py),
-each warmed up on the two seconds before it so that it measures what one pass would.
+A clip over three minutes is measured in pieces by worker processes (motion_segments.py),
+each warmed up on the five seconds before it so that it measures what one pass would.
 """
 
 from __future__ import annotations
