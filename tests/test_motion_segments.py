@@ -281,3 +281,10 @@ def test_workers_follow_cores_memory_and_the_setting(monkeypatch):
 
 def test_free_memory_is_read():
     assert motion_segments._fit_in_memory() >= 1  # this machine has gigabytes free
+
+
+def test_a_worker_that_cannot_start_is_one_line(bounces, monkeypatch, tmp_path):
+    clip, _ = bounces
+    monkeypatch.setattr(motion_worker, "command", lambda: [str(tmp_path / "no-such-program")])
+    with pytest.raises(EngineError, match=r"cannot start a motion worker process \(No such file"):
+        measure_segments(clip, plan(clip.info.duration, FPS, SEGMENT, WARMUP), None, MotionParams(), workers=2)

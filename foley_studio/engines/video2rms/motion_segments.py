@@ -162,9 +162,13 @@ class _Workers:
         try:
             for i in range(self.n):
                 log = tempfile.TemporaryFile()  # a file, not a pipe: nobody must drain it
-                proc = subprocess.Popen(motion_worker.command(), stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=log, env=motion_worker.environment())
                 logs.append(log)
+                try:
+                    proc = subprocess.Popen(motion_worker.command(), stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, stderr=log,
+                                            env=motion_worker.environment())
+                except OSError as exc:
+                    raise EngineError(f"cannot start a motion worker process ({exc.strerror or exc})") from None
                 procs.append(proc)
                 reader = threading.Thread(target=self._read, args=(i, proc.stdout),
                                           name=f"foley-motion-worker-{i}", daemon=True)
