@@ -26,6 +26,7 @@ class AutoGenerator(QObject):
     progress = Signal(float, str)
     finished = Signal(str)  # the track that got the envelope
     failed = Signal(str)  # one-line reason
+    ended = Signal()  # after finished, failed, or a cancel (which says nothing else)
 
     def __init__(self, doc: Document, jobs: Jobs, renders: RenderController, default_prompt: str,
                  predictor: Callable | None = None, parent: QObject | None = None):
@@ -52,7 +53,7 @@ class AutoGenerator(QObject):
 
         self.started.emit()
         self.jobs.start(JOB, job, on_result=self._apply, on_error=self._fail,
-                        on_progress=self.progress.emit)
+                        on_progress=self.progress.emit, on_finished=self.ended.emit)
         return True
 
     def _apply(self, envelope) -> None:

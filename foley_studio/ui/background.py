@@ -55,8 +55,10 @@ class Jobs(QObject):
         on_error: Callable[[BaseException], None] | None = None,
         on_progress: Callable[[float, str], None] | None = None,
         on_yield: Callable[[Any], None] | None = None,
+        on_finished: Callable[[], None] | None = None,
     ) -> Job | None:
         """Run fn(token, progress) in the pool; a generator fn streams values to on_yield.
+        on_finished runs when it has ended in any way (result, error or cancelled).
 
         A job of the same name that is still running is cancelled first (latest wins)."""
         if self._closed:
@@ -74,6 +76,8 @@ class Jobs(QObject):
         worker.returned.connect(lambda r: self._alive(job) and on_result and on_result(r))
         worker.errored.connect(lambda e: self._report(job, e, on_error))
         worker.finished.connect(lambda: self._finish(job))
+        if on_finished is not None:
+            worker.finished.connect(on_finished)
         worker.started.connect(job.entered.set, Qt.ConnectionType.DirectConnection)
         self._jobs.append(job)
         worker.start()

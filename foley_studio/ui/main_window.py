@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
         self.auto.progress.connect(lambda f, _m: self.transport.set_progress(f))
         self.auto.finished.connect(self._auto_finished)
         self.auto.failed.connect(self._auto_failed)
+        self.auto.ended.connect(self.timeline.background_hold.clear)
         self.playback.stateChanged.connect(self._playing_changed)
         first_frame = getattr(self.video_view, "firstFrameShown", None)
         if first_frame is not None:
@@ -361,6 +362,7 @@ class MainWindow(QMainWindow):
         self.auto.run(self.clip, self.roi)
 
     def _auto_started(self) -> None:
+        self.timeline.background_hold.set()  # the envelope first; the waveform after it
         self.transport.set_predicting(True)
         self.render_status.setText("Predicting the envelope from the picture…")
 

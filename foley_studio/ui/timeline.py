@@ -17,6 +17,8 @@ turns finished gestures and toolbar requests into one document edit each.
 
 from __future__ import annotations
 
+import threading
+
 import math
 
 import numpy as np
@@ -94,6 +96,8 @@ class Timeline(QWidget):
     def __init__(self, document: Document, jobs: Jobs, waveform_item=None, parent: QWidget | None = None):
         super().__init__(parent)
         self.doc, self._jobs = document, jobs
+        # set while a prediction runs: the production-audio waveform waits (waveform.py)
+        self.background_hold = threading.Event()
         self.fps = 0.0
         self.duration = 1.0
         self.toolbar = EnvelopeToolbar(self)
@@ -215,7 +219,7 @@ class Timeline(QWidget):
             self._media_error(exc)
             return
         self.waveform_item.begin(clip.duration)
-        self._jobs.start("original-audio", clip_peaks_job(clip.path, clip.duration),
+        self._jobs.start("original-audio", clip_peaks_job(clip.path, clip.duration, self.background_hold),
                          on_yield=lambda peaks: self.waveform_item.show_peaks(*peaks),
                          on_error=self._media_error)
 

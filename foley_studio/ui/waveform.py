@@ -98,9 +98,15 @@ class PeakBuilder:
         return _pyramid(self.base_block, np.concatenate(lo), np.concatenate(hi))
 
 
-def clip_peaks_job(path: str, duration: float):
+HOLD_POLL_S = 0.1  # how often a held build looks at its cancel token
+
+
+def clip_peaks_job(path: str, duration: float, hold: threading.Event | None = None):
     """A generator job (ui.background.Jobs): (levels, sample rate, complete) now and then
-    while the clip's audio decodes piece by piece, the last one complete."""
+    while the clip's audio decodes piece by piece, the last one complete.
+
+    While `hold` is set the decode waits between pieces: the editor sets it while the
+    envelope is predicted, which on two cores loses a tenth of its speed to this decode."""
     from foley_studio.core.media_stream import audio_pieces
 
     def job(token, _progress):
@@ -110,6 +116,9 @@ def clip_peaks_job(path: str, duration: float):
         try:
             for piece in pieces:
                 token.check()
+                while hold is not None and hold.is_set():
+                    token.check()
+                    time.sleep(HOLD_POLL_S)
                 builder.add(piece)
                 if time.monotonic() - shown > PARTIAL_EVERY_S:
                     yield builder.levels(), sr, False

@@ -214,3 +214,70 @@ def test_a_span_edit_of_a_stored_track_remixes_only_its_span(compact):
     finally:
         mixer.close()
         full.close()
+
+
+def test_a_held_waveform_build_waits_then_finishes_or_cancels(numbered_clip):
+    import threading
+    import time
+
+    from foley_studio.core.errors import Cancelled
+
+    hold = threading.Event()
+    hold.set()
+    results, errors = [], []
+
+    def run(token):
+        try:
+            results.extend(clip_peaks_job(numbered_clip, SECONDS, hold)(token, lambda *_: None))
+        except Cancelled as exc:
+            errors.append(exc)
+
+    token = CancelToken()
+    worker = threading.Thread(target=run, args=(token,))
+    worker.start()
+    time.sleep(0.6)  # longer than a whole unheld build of this clip takes
+    assert worker.is_alive() and results == []  # held before its first piece
+    hold.clear()
+    worker.join(10)
+    assert results and results[-1][2]  # went on and completed
+
+    hold.set()
+    results.clear()
+    token = CancelToken()
+    worker = threading.Thread(target=run, args=(token,))
+    worker.start()
+    time.sleep(0.3)
+    token.cancel()  # a held build still stops when told (window closed, another clip)
+    worker.join(2)
+    assert not worker.is_alive() and errors and results == []
+
+
+def test_the_waveform_waits_while_the_envelope_is_predicted(make_window, numbered_clip, qtbot):
+    import threading
+
+    from foley_studio.core.envelope import Envelope
+    from foley_studio.core.rms import FRAME_RATE
+
+    release = threading.Event()
+
+    def predictor(clip, engine_id, roi, progress=None, cancel=None):
+        while not release.wait(0.02):
+            cancel.check()
+        return Envelope(np.full(int(clip.duration * FRAME_RATE), 0.1, np.float32), FRAME_RATE)
+
+    w = make_window(playback=None, predictor=predictor)
+    hold = w.timeline.background_hold
+    assert w.open_path(numbered_clip)
+    w.auto_generate()
+    assert hold.is_set()
+    qtbot.wait(800)  # the waveform alone completes in less
+    assert not w.timeline.waveform_item.is_ready
+    release.set()
+    qtbot.waitUntil(lambda: w.timeline.waveform_item.is_ready, timeout=10_000)
+    assert not hold.is_set()
+    # a cancelled prediction (it says nothing else) lets the waveform go on too
+    release.clear()
+    w.auto_generate()
+    assert hold.is_set()
+    w.jobs.cancel("predict")
+    qtbot.waitUntil(lambda: not hold.is_set(), timeout=5_000)
