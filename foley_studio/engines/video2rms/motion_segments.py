@@ -34,8 +34,8 @@ from foley_studio.engines.base import ROI, CancelToken, Progress, check, report
 from foley_studio.engines.video2rms import motion_worker
 from foley_studio.engines.video2rms.motion_worker import TRACE_FIELDS
 
-# seconds of clip per piece: long enough that the warm-up costs little (5.6%), short
-# enough that an hour's 40 pieces share out evenly to 2, 4 or 8 workers
+# seconds of clip per piece (about): long enough that the warm-up costs little (5.6%),
+# short enough that an hour's 40 pieces share out evenly to 2, 4 or 8 workers
 SEGMENT_S = 90.0
 # decoded and measured before a piece, rows dropped. State lasts longer than any one
 # constant says (a ball resting when the warm-up starts leaves a ghost in the background
@@ -63,16 +63,17 @@ class Segment:
 
 def plan(duration: float, fps: float, segment_s: float | None = None,
          warmup_s: float | None = None) -> list[Segment]:
-    """Pieces of a clip: one for a clip up to two segments long, else segment_s each
-    (SEGMENT_S unless given), the last taking the remainder (no piece is shorter)."""
+    """Pieces of a clip: one for a clip up to two segments long, else equal pieces of
+    about segment_s (SEGMENT_S unless given; between 3/4 and 5/4 of it), so that workers
+    finish together."""
     if segment_s is None:
         segment_s = _env_float(SEGMENT_ENV, SEGMENT_S)
     if warmup_s is None:
         warmup_s = max(WARMUP_S, WARMUP_FRAMES / max(float(fps), 1e-3))
     if duration <= 2 * segment_s:
         return [Segment(0.0, None, 0.0)]
-    n = int(duration // segment_s)
-    starts = [i * segment_s for i in range(n)]
+    n = max(2, round(duration / segment_s))
+    starts = [duration * i / n for i in range(n)]
     ends: list[float | None] = [*starts[1:], None]
     return [Segment(s, e, max(0.0, s - warmup_s)) for s, e in zip(starts, ends)]
 
