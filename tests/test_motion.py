@@ -246,8 +246,8 @@ class _FakeClip:
         )
         self.requested = None
 
-    def frames(self, width=None, gray=True, start=0.0, end=None, threads=0):
-        self.requested = (width, gray, threads)
+    def frames(self, width=None, gray=True, start=0.0, end=None):
+        self.requested = (width, gray)
         return iter(self.frames_list)
 
 
@@ -263,9 +263,8 @@ def test_engine_protocol_progress_and_envelope(bounce):
     env = engine.predict(clip, progress=lambda f, msg: seen.append(f))
     assert isinstance(env, Envelope) and env.rate == FRAME_RATE
     assert len(env) == round(clip.info.duration * FRAME_RATE)
-    # RGB: the blob cue also sees objects that only differ from their background in colour;
-    # FFmpeg picks the decoder's threads (its frame threads decode without the GIL)
-    assert clip.requested == (MotionParams().analysis_width, False, 0)
+    # RGB: the blob cue also sees objects that only differ from their background in colour
+    assert clip.requested == (MotionParams().analysis_width, False)
     assert seen[0] == 0.0 and seen[-1] == 1.0 and len(seen) >= 4
     assert all(b >= a for a, b in zip(seen, seen[1:]))
 
@@ -274,7 +273,7 @@ def test_grey_frames_are_decoded_when_colour_is_off(bounce):
     frames, _ = bounce
     clip = _FakeClip(frames)
     MotionEngine(colour=False).predict(clip)
-    assert clip.requested == (MotionParams().analysis_width, True, 0)
+    assert clip.requested == (MotionParams().analysis_width, True)
 
 
 def test_cancel_raises(bounce):
@@ -351,7 +350,7 @@ def test_cancel_stops_the_decode_thread_and_closes_the_decoder(bounce):
     closed = []
 
     class Clip(_FakeClip):
-        def frames(self, width=None, gray=True, start=0.0, end=None, threads=0):
+        def frames(self, width=None, gray=True, start=0.0, end=None):
             def gen():
                 try:
                     for i, f in enumerate(frames * 50):
@@ -375,7 +374,7 @@ def test_a_decode_error_reaches_the_caller(bounce):
     frames, _ = bounce
 
     class Clip(_FakeClip):
-        def frames(self, width=None, gray=True, start=0.0, end=None, threads=0):
+        def frames(self, width=None, gray=True, start=0.0, end=None):
             def gen():
                 yield from frames[:20]
                 raise MediaError("damaged video data after 0.63 s", "clip.mp4")

@@ -291,3 +291,13 @@ def test_a_worker_that_cannot_start_is_one_line(bounces, monkeypatch, tmp_path):
     monkeypatch.setattr(motion_worker, "command", lambda: [str(tmp_path / "no-such-program")])
     with pytest.raises(EngineError, match=r"cannot start a motion worker process \(No such file"):
         measure_segments(clip, plan(clip.info.duration, FPS, SEGMENT, WARMUP), None, MotionParams(), workers=2)
+
+
+def test_a_region_of_interest_reaches_the_workers(bounces):
+    clip, _ = bounces
+    roi = (0.0, 0.0, clip.info.width / 2, clip.info.height)  # the left half: two of the balls
+    pieces = plan(clip.info.duration, FPS, SEGMENT, WARMUP)
+    whole = MotionEngine()._measure_whole(clip, roi, None, None)
+    shared = measure_segments(clip, pieces, roi, MotionParams(), workers=2)
+    np.testing.assert_array_equal(rows(shared), rows(whole))
+    assert not np.array_equal(rows(shared), rows(whole_trace(clip)))  # the region mattered

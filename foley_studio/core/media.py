@@ -93,11 +93,9 @@ class Clip:
         self._identity = now  # touched, or copied back byte for byte: still the same clip
 
     def frames(self, width: int | None = None, gray: bool = True, start: float = 0.0,
-               end: float | None = None, threads: int = 0) -> Iterator[Frame]:
-        """Decoded frames (media_decode.iter_frames); threads=0 lets FFmpeg choose."""
+               end: float | None = None) -> Iterator[Frame]:
         self.check_unchanged()
-        return self._checked(iter_frames(self.path, width, gray, start, end, info=self.info,
-                                         threads=threads))
+        return self._checked(iter_frames(self.path, width, gray, start, end, info=self.info))
 
     def _checked(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         try:

@@ -49,8 +49,8 @@ import numpy as np
 from scipy.ndimage import maximum_filter1d, median_filter
 
 from foley_studio.core.envelope import Envelope
-from foley_studio.core.media_decode import FRAME_TIME_EPS
 from foley_studio.core.errors import EngineError
+from foley_studio.core.media_decode import FRAME_TIME_EPS
 from foley_studio.core.rms import FRAME_RATE, RMS_MIN, smooth
 from foley_studio.engines.base import ROI, CancelToken, EngineInfo, Progress, check, report
 from foley_studio.engines.video2rms import motion_segments

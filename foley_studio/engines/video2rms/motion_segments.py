@@ -1,17 +1,20 @@
 """A long clip's motion measured in pieces, one worker process per core.
 
 Decoding a frame (FFmpeg, then shrinking it) and measuring it (OpenCV and numpy, driven by
-Python) cost about the same. In one process they are two threads sharing the interpreter
-lock, and on two cores they overlap badly: measured on 10 min of 720p, the two threads
-used 40 s of CPU where the same work done one after the other takes 29 s, and the envelope
-ran at ~25x real time. So a clip longer than two segments is cut into SEGMENT_S pieces and
-worker processes (motion_worker.py) decode and measure whole pieces, one thread each.
+Python) cost about the same. In one process they ran as two threads sharing the
+interpreter lock, and on two cores they overlapped badly: an hour of 720p took 221 s of
+CPU and its envelope came at 27.5x real time. Two worker processes, each decoding and
+measuring whole pieces on one thread (FFmpeg's own threads would only compete with the
+other worker), reach 31-35x on the same machine. So a clip longer than two segments is
+cut into pieces of about SEGMENT_S, handed to worker processes (motion_worker.py).
 
 Each piece starts decoding WARMUP_S early and drops the rows of those frames: measuring
 has state (the background model, the objects followed, the previous frame's flow), and
-the warm-up rebuilds it as an uninterrupted pass would have it. Pieces have a fixed length
-whatever the number of cores, so a clip's envelope does not depend on the machine it was
-computed on. Rows come back in clip order and form one MotionTrace: what follows (peak
+the warm-up rebuilds it as an uninterrupted pass would have it: row for row on the test
+clips and the benchmark's hour. (State older than the warm-up, say a background hidden
+behind something that has not moved for longer, could still differ just after a seam.)
+Where the pieces fall depends on the clip's length alone, never on the number of cores,
+so a clip's envelope does not depend on the machine it was computed on. Rows come back in clip order and form one MotionTrace: what follows (peak
 picking, levels) sees the whole clip as before.
 """
 
