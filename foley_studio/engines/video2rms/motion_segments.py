@@ -20,6 +20,7 @@ picking, levels) sees the whole clip as before.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import subprocess
@@ -138,7 +139,8 @@ def measure_segments(
         raise
     clip.check_unchanged()
     data = np.concatenate(rows) if rows else np.zeros((0, len(TRACE_FIELDS)))
-    return MotionTrace(*(np.ascontiguousarray(data[:, i]) for i in range(len(TRACE_FIELDS))))
+    # by name: the wire's column order (TRACE_FIELDS) need not be MotionTrace's field order
+    return MotionTrace(**{name: np.ascontiguousarray(data[:, i]) for i, name in enumerate(TRACE_FIELDS)})
 
 
 def _in_process(tasks, total, progress, cancel) -> list[np.ndarray]:
@@ -257,8 +259,6 @@ class _Workers:
 
 def _rebuilt(payload: bytes) -> Exception:
     """The FoleyError a worker reported, as the same class here."""
-    import json
-
     error = json.loads(payload)
     kind = getattr(errors, str(error.get("kind")), None)
     if not (isinstance(kind, type) and issubclass(kind, errors.FoleyError)):
