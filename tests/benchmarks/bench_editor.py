@@ -33,12 +33,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
-from clip_cache import cache_dir, write_atomically
+from clip_cache import cache_dir, mux_mono_audio, write_atomically
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -138,12 +137,7 @@ def write_clip(path: str, seed: int = 0) -> str:
         for i in range(n):
             out.mux(video.encode(av.VideoFrame.from_ndarray(frame(i), format="rgb24")))
         out.mux(video.encode(None))
-        for at in range(0, len(samples), 1024):
-            chunk = av.AudioFrame.from_ndarray(samples[None, at:at + 1024].copy(), format="fltp",
-                                               layout="mono")
-            chunk.sample_rate, chunk.pts, chunk.time_base = AUDIO_SR, at, Fraction(1, AUDIO_SR)
-            out.mux(sound.encode(chunk))
-        out.mux(sound.encode(None))
+        mux_mono_audio(out, sound, samples, AUDIO_SR)
     return path
 
 

@@ -8,7 +8,11 @@ clip that a later run would take for a cached one.
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from typing import Callable
+
+import av
+import numpy as np
 
 
 def cache_dir() -> str:
@@ -27,3 +31,14 @@ def write_atomically(path: str, write: Callable[[str], object]) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def mux_mono_audio(out, sound, samples: np.ndarray, sr: int) -> None:
+    """Encode mono float samples into the stream `sound` of `out` (an AAC encoder takes
+    1024 samples a frame), flushing the encoder at the end."""
+    for at in range(0, len(samples), 1024):
+        chunk = av.AudioFrame.from_ndarray(samples[None, at:at + 1024].copy(), format="fltp",
+                                           layout="mono")
+        chunk.sample_rate, chunk.pts, chunk.time_base = sr, at, Fraction(1, sr)
+        out.mux(sound.encode(chunk))
+    out.mux(sound.encode(None))

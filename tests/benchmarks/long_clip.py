@@ -11,11 +11,10 @@ seamlessly. Written under a temporary name and renamed: an interrupted run leave
 from __future__ import annotations
 
 import os
-from fractions import Fraction
 
 import av
 import numpy as np
-from clip_cache import cache_dir, write_atomically
+from clip_cache import cache_dir, mux_mono_audio, write_atomically
 
 W, H, FPS = 1280, 720, 30
 SEGMENT_S = 24
@@ -78,12 +77,7 @@ def _write_segment(path: str) -> None:
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
         samples = _impact_audio(rng, impacts, SEGMENT_S * AUDIO_SR)
-        for at in range(0, len(samples), 1024):
-            chunk = av.AudioFrame.from_ndarray(samples[None, at:at + 1024].copy(), format="fltp",
-                                               layout="mono")
-            chunk.sample_rate, chunk.pts, chunk.time_base = AUDIO_SR, at, Fraction(1, AUDIO_SR)
-            out.mux(sound.encode(chunk))
-        out.mux(sound.encode(None))
+        mux_mono_audio(out, sound, samples, AUDIO_SR)
 
 
 def _impact_audio(rng, impacts, n: int) -> np.ndarray:
